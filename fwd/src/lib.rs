@@ -1,0 +1,1 @@
+//! fwd library

@@ -1,0 +1,43 @@
+//! Channel `ctl.sock`: the operator's `ipsecctl` talks to confd, which answers or proxies to the daemon
+//! that owns the state. Every request is authorised by SO_PEERCRED, never by the socket mode.
+
+use crate::channel::{Channel, NoEvent};
+use crate::hello::Role;
+use crate::status::DaemonStatus;
+use serde::{Deserialize, Serialize};
+
+pub struct CtlChannel;
+
+impl Channel for CtlChannel {
+    const SOCKET: &'static str = "ctl.sock";
+    const SERVER: Role = Role::Confd;
+    const CLIENTS: &'static [Role] = &[Role::Ctl];
+    const MAX_FRAME: usize = 4 * 1024 * 1024;
+    const PASSES_FDS: bool = false;
+    const MODE: u32 = 0o666;
+    type Request = CtlRequest;
+    type Response = CtlResponse;
+    type Event = NoEvent;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CtlRequest {
+    Ping,
+    /// Health of every daemon as confd sees it (confd's own, and what each peer reports).
+    Status,
+}
+
+/// What one daemon answered, or why it could not be asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DaemonReport {
+    Ok(DaemonStatus),
+    Unreachable { role: Role, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CtlResponse {
+    Pong,
+    Status(Vec<DaemonReport>),
+    PermissionDenied(String),
+    Error(String),
+}

@@ -1,0 +1,1 @@
+//! ipsecctl library
