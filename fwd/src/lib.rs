@@ -1,1 +1,2 @@
-//! fwd library
+//! fwd: the privileged datapath daemon (TUN, UDP 500/4500, raw ESP/AH, SPD/SAD).
+pub mod esp;

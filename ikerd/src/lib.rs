@@ -1,1 +1,2 @@
-//! ikerd library
+//! ikerd: the unprivileged IKE daemon.
+pub mod msgs;

@@ -1,1 +1,2 @@
-//! keyd library
+//! keyd: the only reader of ipsec.secrets; performs operations on secrets, never hands them out.
+pub mod secrets;

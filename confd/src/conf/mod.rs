@@ -1,0 +1,1 @@
+//! ipsec.conf: lexer, parser, typed connection model (owned by the config work).

@@ -1,0 +1,1 @@
+//! ESP/AH sans-IO codec (owned by the datapath work).

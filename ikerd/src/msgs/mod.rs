@@ -1,0 +1,1 @@
+//! ISAKMP/IKEv1 and IKEv2 message codecs (owned by the IKE codec work).

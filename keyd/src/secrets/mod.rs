@@ -1,0 +1,1 @@
+//! ipsec.secrets: parser, lookup, file checks (owned by the secrets work).

@@ -1,0 +1,1 @@
+//! RSA key formats (owned by the key-formats work).
