@@ -1,2 +1,3 @@
 //! fwd: the privileged datapath daemon (TUN, UDP 500/4500, raw ESP/AH, SPD/SAD).
+pub mod daemon;
 pub mod esp;

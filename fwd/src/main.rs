@@ -1,1 +1,16 @@
-fn main() {}
+use clap::Parser;
+
+/// fwd: the privileged datapath daemon.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    dirs: ipc::DirArgs,
+    #[command(flatten)]
+    ports: fwd::daemon::PortArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    ipc::runtime::daemon_main("fwd", fwd::daemon::run(args.dirs.dirs(), args.ports))
+}

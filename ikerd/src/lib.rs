@@ -1,2 +1,3 @@
 //! ikerd: the unprivileged IKE daemon.
+pub mod daemon;
 pub mod msgs;

@@ -28,12 +28,17 @@ pub struct Conn<C: Channel> {
 
 impl<C: Channel> Conn<C> {
     pub async fn connect(path: &Path, me: Role) -> Result<Self, IpcError> {
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|e| IpcError::Unavailable(C::SERVER.name(), format!("{}: {e}", path.display())))?;
+        let stream = UnixStream::connect(path).await.map_err(|e| {
+            IpcError::Unavailable(C::SERVER.name(), format!("{}: {e}", path.display()))
+        })?;
         let (mut r, mut w) = stream.into_split();
         wire::client_hello::<C>(&mut r, &mut w, me).await?;
-        Ok(Conn { r, w, next_id: 1, events: VecDeque::new() })
+        Ok(Conn {
+            r,
+            w,
+            next_id: 1,
+            events: VecDeque::new(),
+        })
     }
 
     pub async fn call(&mut self, req: C::Request) -> Result<Answer<C>, IpcError> {
@@ -41,11 +46,18 @@ impl<C: Channel> Conn<C> {
         self.next_id = self.next_id.wrapping_add(1);
         wire::send(&mut self.w, &ClientMsg { id, req }, C::MAX_FRAME, &[]).await?;
         loop {
-            let (msg, fds) = wire::recv::<ServerMsg<C::Response, C::Event>>(&mut self.r, C::MAX_FRAME, C::PASSES_FDS).await?;
+            let (msg, fds) = wire::recv::<ServerMsg<C::Response, C::Event>>(
+                &mut self.r,
+                C::MAX_FRAME,
+                C::PASSES_FDS,
+            )
+            .await?;
             match msg {
                 ServerMsg::Response { id: got, resp } if got == id => return Ok((resp, fds)),
                 ServerMsg::Response { id: got, .. } => {
-                    return Err(IpcError::Protocol(format!("answer to request {got}, expected {id}")))
+                    return Err(IpcError::Protocol(format!(
+                        "answer to request {got}, expected {id}"
+                    )))
                 }
                 ServerMsg::Event(ev) => self.events.push_back(ev),
             }
@@ -79,7 +91,9 @@ pub struct Link<C: Channel> {
 
 impl<C: Channel> Clone for Link<C> {
     fn clone(&self) -> Self {
-        Link { inner: self.inner.clone() }
+        Link {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -106,7 +120,10 @@ impl<C: Channel> Link<C> {
     }
 
     pub fn report(&self) -> LinkReport {
-        LinkReport { peer: C::SERVER, state: self.inner.state.borrow().clone() }
+        LinkReport {
+            peer: C::SERVER,
+            state: self.inner.state.borrow().clone(),
+        }
     }
 
     pub fn is_up(&self) -> bool {
@@ -121,20 +138,32 @@ impl<C: Channel> Link<C> {
     pub async fn call(&self, req: C::Request, timeout: Duration) -> Result<Answer<C>, IpcError> {
         let writer = self.inner.writer.borrow().clone();
         let Some(writer) = writer else {
-            return Err(IpcError::Unavailable(C::SERVER.name(), self.describe_down()));
+            return Err(IpcError::Unavailable(
+                C::SERVER.name(),
+                self.describe_down(),
+            ));
         };
         let id = self.inner.next_id.get();
         self.inner.next_id.set(id.wrapping_add(1));
         let (tx, rx) = oneshot::channel();
         self.inner.pending.borrow_mut().insert(id, tx);
-        let sent = wire::send(&mut *writer.lock().await, &ClientMsg { id, req }, C::MAX_FRAME, &[]).await;
+        let sent = wire::send(
+            &mut *writer.lock().await,
+            &ClientMsg { id, req },
+            C::MAX_FRAME,
+            &[],
+        )
+        .await;
         if let Err(e) = sent {
             self.inner.pending.borrow_mut().remove(&id);
             return Err(e.into());
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(IpcError::Unavailable(C::SERVER.name(), "connection lost".into())),
+            Ok(Err(_)) => Err(IpcError::Unavailable(
+                C::SERVER.name(),
+                "connection lost".into(),
+            )),
             Err(_) => {
                 self.inner.pending.borrow_mut().remove(&id);
                 Err(IpcError::Timeout(C::SERVER.name()))
@@ -160,21 +189,30 @@ async fn run<C: Channel>(inner: Rc<LinkInner<C>>) {
             Ok(r) => {
                 backoff = BACKOFF_MIN;
                 generation += 1;
-                *inner.state.borrow_mut() = LinkState::Up { since_unix: now_unix(), reconnects: inner.reconnects.get() };
+                *inner.state.borrow_mut() = LinkState::Up {
+                    since_unix: now_unix(),
+                    reconnects: inner.reconnects.get(),
+                };
                 tracing::info!("link to {} up", C::SERVER);
                 last_error.clear();
                 inner.connected.send_replace(generation);
                 let reason = read_loop::<C>(&inner, r).await;
                 inner.writer.borrow_mut().take();
                 for (_, tx) in inner.pending.borrow_mut().drain() {
-                    let _ = tx.send(Err(IpcError::Unavailable(C::SERVER.name(), "connection lost".into())));
+                    let _ = tx.send(Err(IpcError::Unavailable(
+                        C::SERVER.name(),
+                        "connection lost".into(),
+                    )));
                 }
                 inner.reconnects.set(inner.reconnects.get() + 1);
                 tracing::warn!("link to {} down: {reason}; reconnecting", C::SERVER);
                 reason
             }
             Err(e) => {
-                let reason = e.to_string();
+                let reason = match e {
+                    IpcError::Unavailable(_, why) => why,
+                    other => other.to_string(),
+                };
                 if reason != last_error {
                     tracing::info!("link to {}: {reason}; retrying", C::SERVER);
                     last_error = reason.clone();
@@ -184,8 +222,11 @@ async fn run<C: Channel>(inner: Rc<LinkInner<C>>) {
         };
         let was_up = inner.state.borrow().is_up();
         if was_up || !matches!(*inner.state.borrow(), LinkState::Connecting) {
-            *inner.state.borrow_mut() =
-                LinkState::Down { since_unix: now_unix(), reason, reconnects: inner.reconnects.get() };
+            *inner.state.borrow_mut() = LinkState::Down {
+                since_unix: now_unix(),
+                reason,
+                reconnects: inner.reconnects.get(),
+            };
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -193,20 +234,29 @@ async fn run<C: Channel>(inner: Rc<LinkInner<C>>) {
 }
 
 async fn connect<C: Channel>(inner: &LinkInner<C>) -> Result<OwnedReadHalf, IpcError> {
-    let stream = UnixStream::connect(&inner.path)
-        .await
-        .map_err(|e| IpcError::Unavailable(C::SERVER.name(), format!("{}: {e}", inner.path.display())))?;
+    let stream = UnixStream::connect(&inner.path).await.map_err(|e| {
+        IpcError::Unavailable(C::SERVER.name(), format!("{}: {e}", inner.path.display()))
+    })?;
     let (mut r, mut w) = stream.into_split();
-    tokio::time::timeout(Duration::from_secs(5), wire::client_hello::<C>(&mut r, &mut w, inner.me))
-        .await
-        .map_err(|_| IpcError::Timeout(C::SERVER.name()))??;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        wire::client_hello::<C>(&mut r, &mut w, inner.me),
+    )
+    .await
+    .map_err(|_| IpcError::Timeout(C::SERVER.name()))??;
     *inner.writer.borrow_mut() = Some(Rc::new(Mutex::new(w)));
     Ok(r)
 }
 
 async fn read_loop<C: Channel>(inner: &LinkInner<C>, mut r: OwnedReadHalf) -> String {
     loop {
-        let (msg, fds) = match wire::recv::<ServerMsg<C::Response, C::Event>>(&mut r, C::MAX_FRAME, C::PASSES_FDS).await {
+        let (msg, fds) = match wire::recv::<ServerMsg<C::Response, C::Event>>(
+            &mut r,
+            C::MAX_FRAME,
+            C::PASSES_FDS,
+        )
+        .await
+        {
             Ok(m) => m,
             Err(FrameError::Closed) => return "closed by peer".into(),
             Err(e) => return e.to_string(),

@@ -70,8 +70,8 @@ pub fn decode_frame(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, Fr
 /// Serialize a message into a complete frame (header + payload), refusing to build one over `max`.
 pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> {
     // `to_extend` appends the payload after 4 placeholder bytes that become the header.
-    let mut out =
-        postcard::to_extend(msg, vec![0u8; HEADER_LEN]).map_err(|e| FrameError::Encode(e.to_string()))?;
+    let mut out = postcard::to_extend(msg, vec![0u8; HEADER_LEN])
+        .map_err(|e| FrameError::Encode(e.to_string()))?;
     let len = out.len() - HEADER_LEN;
     if len > max {
         return Err(FrameError::TooLarge { len, max });
@@ -85,7 +85,8 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> 
 
 /// Strict decode of one payload: unknown enum variants fail, and so do trailing bytes.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
-    let (msg, rest) = postcard::take_from_bytes::<T>(payload).map_err(|e| FrameError::Decode(e.to_string()))?;
+    let (msg, rest) =
+        postcard::take_from_bytes::<T>(payload).map_err(|e| FrameError::Decode(e.to_string()))?;
     if !rest.is_empty() {
         return Err(FrameError::TrailingBytes(rest.len()));
     }
@@ -93,7 +94,10 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
 }
 
 /// Read exactly one frame's payload from an async stream.
-pub async fn read_payload<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Vec<u8>, FrameError> {
+pub async fn read_payload<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     read_full(r, &mut header, true).await?;
     let len = parse_header(header, max)?;
@@ -108,7 +112,11 @@ pub async fn read_body<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> Result<Ve
 }
 
 /// Like `read_exact`, but tells a clean close between frames from a truncated frame.
-async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8], at_boundary: bool) -> Result<(), FrameError> {
+async fn read_full<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    at_boundary: bool,
+) -> Result<(), FrameError> {
     let want = buf.len();
     let mut got = 0;
     while got < want {
@@ -139,9 +147,15 @@ mod tests {
     #[test]
     fn header_limits() {
         assert_eq!(parse_header([0, 0, 0, 0], 10), Err(FrameError::Empty));
-        assert_eq!(parse_header([0, 0, 0, 11], 10), Err(FrameError::TooLarge { len: 11, max: 10 }));
+        assert_eq!(
+            parse_header([0, 0, 0, 11], 10),
+            Err(FrameError::TooLarge { len: 11, max: 10 })
+        );
         assert_eq!(parse_header([0, 0, 0, 10], 10), Ok(10));
-        assert!(matches!(parse_header([0xff, 0xff, 0xff, 0xff], 1 << 20), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            parse_header([0xff, 0xff, 0xff, 0xff], 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub enum FwdResponse {
     Pong,
     Status(DaemonStatus),
     /// The fd travels with this frame (SCM_RIGHTS); `port` is the port it is bound to.
-    IkeSocket { port: u16 },
+    IkeSocket {
+        port: u16,
+    },
     Denied(String),
     Error(String),
 }

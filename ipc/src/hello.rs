@@ -36,9 +36,16 @@ impl Role {
     }
 
     pub fn from_name(s: &str) -> Option<Role> {
-        [Role::Keyd, Role::Ikerd, Role::Fwd, Role::Confd, Role::Ctl, Role::Supervisor]
-            .into_iter()
-            .find(|r| r.name() == s)
+        [
+            Role::Keyd,
+            Role::Ikerd,
+            Role::Fwd,
+            Role::Confd,
+            Role::Ctl,
+            Role::Supervisor,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
     }
 }
 
@@ -57,7 +64,11 @@ pub struct Hello {
 
 impl Hello {
     pub fn new(role: Role) -> Self {
-        Hello { magic: MAGIC, version: PROTOCOL_VERSION, role }
+        Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            role,
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod log;
 pub mod notify;
 pub mod paths;
 pub mod peer;
+pub mod runtime;
 pub mod server;
 pub mod status;
 pub mod supervisor;

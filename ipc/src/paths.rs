@@ -21,7 +21,10 @@ pub struct DirArgs {
 
 impl DirArgs {
     pub fn dirs(&self) -> Dirs {
-        Dirs { config: self.config_dir.clone(), run: self.run_dir.clone() }
+        Dirs {
+            config: self.config_dir.clone(),
+            run: self.run_dir.clone(),
+        }
     }
 }
 
@@ -58,5 +61,8 @@ impl Dirs {
 /// Create the run dir if needed (0755: clients must reach ctl.sock; each socket has its own mode).
 pub fn ensure_run_dir(run: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(run)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(run)
 }

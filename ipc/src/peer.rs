@@ -22,7 +22,11 @@ impl std::fmt::Display for PeerCred {
 impl PeerCred {
     pub fn of(stream: &tokio::net::UnixStream) -> std::io::Result<PeerCred> {
         let c = stream.peer_cred()?;
-        Ok(PeerCred { pid: c.pid().unwrap_or(-1), uid: c.uid(), gid: c.gid() })
+        Ok(PeerCred {
+            pid: c.pid().unwrap_or(-1),
+            uid: c.uid(),
+            gid: c.gid(),
+        })
     }
 }
 
@@ -50,7 +54,10 @@ pub struct Authz {
 impl Authz {
     /// Build from the system's user database: service users that exist are allowed for their role.
     pub fn from_system(admin_group: &str) -> Self {
-        let mut a = Authz { admin_group: admin_group.to_string(), ..Default::default() };
+        let mut a = Authz {
+            admin_group: admin_group.to_string(),
+            ..Default::default()
+        };
         for role in Role::DAEMONS {
             if let Some(name) = service_user(role) {
                 if let Ok(Some(u)) = User::from_name(name) {
@@ -58,7 +65,10 @@ impl Authz {
                 }
             }
         }
-        a.admin_gid = Group::from_name(admin_group).ok().flatten().map(|g| g.gid.as_raw());
+        a.admin_gid = Group::from_name(admin_group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw());
         a
     }
 
@@ -77,12 +87,18 @@ impl Authz {
         if cred.uid == 0 {
             return true;
         }
-        let Some(admin) = self.admin_gid else { return false };
+        let Some(admin) = self.admin_gid else {
+            return false;
+        };
         if cred.gid == admin {
             return true;
         }
-        let Ok(Some(user)) = User::from_uid(Uid::from_raw(cred.uid)) else { return false };
-        let Ok(name) = std::ffi::CString::new(user.name) else { return false };
+        let Ok(Some(user)) = User::from_uid(Uid::from_raw(cred.uid)) else {
+            return false;
+        };
+        let Ok(name) = std::ffi::CString::new(user.name) else {
+            return false;
+        };
         nix::unistd::getgrouplist(&name, user.gid)
             .map(|gs| gs.contains(&Gid::from_raw(admin)))
             .unwrap_or(false)
@@ -97,7 +113,11 @@ impl Authz {
 pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> nix::Result<usize> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let iov = [std::io::IoSlice::new(data)];
-    let cmsgs = if fds.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(fds)] };
+    let cmsgs = if fds.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
     sendmsg::<()>(sock, &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
 }
 
@@ -124,5 +144,8 @@ pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<Own
 
 /// A received fd is only ever an owned handle; helper to show which fds a frame carried in logs.
 pub fn fd_list(fds: &[OwnedFd]) -> String {
-    fds.iter().map(|f| f.as_raw_fd().to_string()).collect::<Vec<_>>().join(",")
+    fds.iter()
+        .map(|f| f.as_raw_fd().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

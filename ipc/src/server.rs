@@ -42,7 +42,10 @@ pub struct Reply<R> {
 
 impl<R> Reply<R> {
     pub fn new(resp: R) -> Self {
-        Reply { resp, fds: Vec::new() }
+        Reply {
+            resp,
+            fds: Vec::new(),
+        }
     }
 }
 
@@ -71,7 +74,10 @@ pub fn bind<C: Channel>(run_dir: &Path) -> std::io::Result<(UnixListener, PathBu
     let path = run_dir.join(C::SOCKET);
     if let Ok(meta) = std::fs::symlink_metadata(&path) {
         if !meta.file_type().is_socket() {
-            return Err(std::io::Error::other(format!("{} exists and is not a socket", path.display())));
+            return Err(std::io::Error::other(format!(
+                "{} exists and is not a socket",
+                path.display()
+            )));
         }
         if std::os::unix::net::UnixStream::connect(&path).is_ok() {
             return Err(std::io::Error::other(format!(
@@ -88,7 +94,12 @@ pub fn bind<C: Channel>(run_dir: &Path) -> std::io::Result<(UnixListener, PathBu
 
 impl<C: Channel> Server<C> {
     pub fn new(authz: Authz) -> Rc<Self> {
-        Rc::new(Server { clients: RefCell::new(Vec::new()), next_id: Cell::new(1), authz, _c: std::marker::PhantomData })
+        Rc::new(Server {
+            clients: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            authz,
+            _c: std::marker::PhantomData,
+        })
     }
 
     pub fn authz(&self) -> &Authz {
@@ -99,18 +110,30 @@ impl<C: Channel> Server<C> {
         self.clients
             .borrow()
             .iter()
-            .map(|c| ClientReport { role: c.peer.role, cred: c.peer.cred, since_unix: c.since })
+            .map(|c| ClientReport {
+                role: c.peer.role,
+                cred: c.peer.cred,
+                since_unix: c.since,
+            })
             .collect()
     }
 
     /// Push an event to every connected client of `role`. Returns how many received it.
     pub async fn send_event(&self, role: Role, ev: &C::Event) -> usize {
-        let writers: Vec<_> =
-            self.clients.borrow().iter().filter(|c| c.peer.role == role).map(|c| c.writer.clone()).collect();
+        let writers: Vec<_> = self
+            .clients
+            .borrow()
+            .iter()
+            .filter(|c| c.peer.role == role)
+            .map(|c| c.writer.clone())
+            .collect();
         let mut n = 0;
         for w in writers {
             let msg: ServerMsg<C::Response, C::Event> = ServerMsg::Event(ev.clone());
-            if wire::send(&mut *w.lock().await, &msg, C::MAX_FRAME, &[]).await.is_ok() {
+            if wire::send(&mut *w.lock().await, &msg, C::MAX_FRAME, &[])
+                .await
+                .is_ok()
+            {
                 n += 1;
             }
         }
@@ -126,7 +149,9 @@ impl<C: Channel> Server<C> {
                     Ok((stream, _)) => {
                         let server = server.clone();
                         let handler = handler.clone();
-                        tokio::task::spawn_local(async move { server.serve(stream, handler).await });
+                        tokio::task::spawn_local(
+                            async move { server.serve(stream, handler).await },
+                        );
                     }
                     Err(e) => {
                         tracing::error!("{}: accept failed: {e}", C::SOCKET);
@@ -141,12 +166,17 @@ impl<C: Channel> Server<C> {
         let cred = match PeerCred::of(&stream) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("{}: rejected connection: no peer credentials: {e}", C::SOCKET);
+                tracing::warn!(
+                    "{}: rejected connection: no peer credentials: {e}",
+                    C::SOCKET
+                );
                 return;
             }
         };
         let (mut r, mut w) = stream.into_split();
-        let hello = tokio::time::timeout(HELLO_TIMEOUT, wire::recv::<Hello>(&mut r, HELLO_MAX, false)).await;
+        let hello =
+            tokio::time::timeout(HELLO_TIMEOUT, wire::recv::<Hello>(&mut r, HELLO_MAX, false))
+                .await;
         let role = match hello {
             Err(_) => Err("no hello within 5 s".to_string()),
             Ok(Err(e)) => Err(format!("bad hello: {e}")),
@@ -154,7 +184,10 @@ impl<C: Channel> Server<C> {
                 if self.authz.may_claim(role, cred.uid) {
                     Ok(role)
                 } else {
-                    Err(format!("uid {} is not allowed to speak as {role}", cred.uid))
+                    Err(format!(
+                        "uid {} is not allowed to speak as {role}",
+                        cred.uid
+                    ))
                 }
             }),
         };
@@ -166,9 +199,17 @@ impl<C: Channel> Server<C> {
                 return;
             }
         };
-        if wire::send(&mut w, &HelloReply::Accepted { version: PROTOCOL_VERSION, role: C::SERVER }, HELLO_MAX, &[])
-            .await
-            .is_err()
+        if wire::send(
+            &mut w,
+            &HelloReply::Accepted {
+                version: PROTOCOL_VERSION,
+                role: C::SERVER,
+            },
+            HELLO_MAX,
+            &[],
+        )
+        .await
+        .is_err()
         {
             return;
         }
@@ -177,7 +218,12 @@ impl<C: Channel> Server<C> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let writer = Rc::new(Mutex::new(w));
-        self.clients.borrow_mut().push(Client { id, peer, since: now_unix(), writer: writer.clone() });
+        self.clients.borrow_mut().push(Client {
+            id,
+            peer,
+            since: now_unix(),
+            writer: writer.clone(),
+        });
 
         let reason = loop {
             let msg = match wire::recv::<ClientMsg<C::Request>>(&mut r, C::MAX_FRAME, false).await {
@@ -187,7 +233,10 @@ impl<C: Channel> Server<C> {
             };
             let reply = handler.handle(peer, msg.req).await;
             let fds = if C::PASSES_FDS { reply.fds } else { Vec::new() };
-            let out: ServerMsg<C::Response, C::Event> = ServerMsg::Response { id: msg.id, resp: reply.resp };
+            let out: ServerMsg<C::Response, C::Event> = ServerMsg::Response {
+                id: msg.id,
+                resp: reply.resp,
+            };
             if let Err(e) = wire::send(&mut *writer.lock().await, &out, C::MAX_FRAME, &fds).await {
                 break Some(format!("could not answer: {e}"));
             }
@@ -195,7 +244,9 @@ impl<C: Channel> Server<C> {
         self.clients.borrow_mut().retain(|c| c.id != id);
         match reason {
             None => tracing::info!("{}: {peer} disconnected", C::SOCKET),
-            Some(reason) => tracing::warn!("{}: closed connection from {peer}: {reason}", C::SOCKET),
+            Some(reason) => {
+                tracing::warn!("{}: closed connection from {peer}: {reason}", C::SOCKET)
+            }
         }
     }
 }

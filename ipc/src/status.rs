@@ -9,8 +9,15 @@ use serde::{Deserialize, Serialize};
 pub enum LinkState {
     /// Never connected yet.
     Connecting,
-    Up { since_unix: u64, reconnects: u32 },
-    Down { since_unix: u64, reason: String, reconnects: u32 },
+    Up {
+        since_unix: u64,
+        reconnects: u32,
+    },
+    Down {
+        since_unix: u64,
+        reason: String,
+        reconnects: u32,
+    },
 }
 
 impl LinkState {

@@ -15,7 +15,10 @@ pub enum IpcError {
     #[error(transparent)]
     Frame(#[from] FrameError),
     #[error("rejected by {server}: {reason}")]
-    Rejected { server: &'static str, reason: String },
+    Rejected {
+        server: &'static str,
+        reason: String,
+    },
     #[error("{0} is not reachable: {1}")]
     Unavailable(&'static str, String),
     #[error("no answer from {0} in time")]
@@ -36,7 +39,10 @@ pub fn check_hello<C: Channel>(h: &Hello) -> Result<Role, String> {
         return Err("bad magic in hello (not a ferroswan peer)".into());
     }
     if h.version != PROTOCOL_VERSION {
-        return Err(format!("protocol version {} (this daemon speaks {})", h.version, PROTOCOL_VERSION));
+        return Err(format!(
+            "protocol version {} (this daemon speaks {})",
+            h.version, PROTOCOL_VERSION
+        ));
     }
     if !C::CLIENTS.contains(&h.role) {
         return Err(format!("role {} may not connect to {}", h.role, C::SOCKET));
@@ -45,7 +51,12 @@ pub fn check_hello<C: Channel>(h: &Hello) -> Result<Role, String> {
 }
 
 /// Write one message as a frame, with fds attached to its first byte when given.
-pub async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T, max: usize, fds: &[OwnedFd]) -> Result<(), FrameError> {
+pub async fn send<T: Serialize>(
+    w: &mut OwnedWriteHalf,
+    msg: &T,
+    max: usize,
+    fds: &[OwnedFd],
+) -> Result<(), FrameError> {
     let bytes = frame::encode(msg, max)?;
     if fds.is_empty() {
         return frame::write_frame(w, &bytes).await;
@@ -55,7 +66,9 @@ pub async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T, max: usize, fds
     let sock = stream.as_raw_fd();
     let sent = loop {
         stream.writable().await?;
-        match stream.try_io(Interest::WRITABLE, || send_with_fds(sock, &bytes, &raw).map_err(std::io::Error::from)) {
+        match stream.try_io(Interest::WRITABLE, || {
+            send_with_fds(sock, &bytes, &raw).map_err(std::io::Error::from)
+        }) {
             Ok(n) => break n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e.into()),
@@ -70,7 +83,11 @@ pub async fn send<T: Serialize>(w: &mut OwnedWriteHalf, msg: &T, max: usize, fds
 
 /// Read one message. With `take_fds`, fds passed with the frame are returned; otherwise the kernel
 /// discards any that a peer tried to send.
-pub async fn recv<T: DeserializeOwned>(r: &mut OwnedReadHalf, max: usize, take_fds: bool) -> Result<(T, Vec<OwnedFd>), FrameError> {
+pub async fn recv<T: DeserializeOwned>(
+    r: &mut OwnedReadHalf,
+    max: usize,
+    take_fds: bool,
+) -> Result<(T, Vec<OwnedFd>), FrameError> {
     if !take_fds {
         let payload = frame::read_payload(r, max).await?;
         return Ok((frame::decode(&payload)?, Vec::new()));
@@ -83,8 +100,19 @@ pub async fn recv<T: DeserializeOwned>(r: &mut OwnedReadHalf, max: usize, take_f
     while got < HEADER_LEN {
         stream.readable().await?;
         let dst = header.get_mut(got..).ok_or(FrameError::Closed)?;
-        match stream.try_io(Interest::READABLE, || recv_with_fds(sock, dst).map_err(std::io::Error::from)) {
-            Ok((0, _)) => return Err(if got == 0 { FrameError::Closed } else { FrameError::Truncated { got, want: HEADER_LEN } }),
+        match stream.try_io(Interest::READABLE, || {
+            recv_with_fds(sock, dst).map_err(std::io::Error::from)
+        }) {
+            Ok((0, _)) => {
+                return Err(if got == 0 {
+                    FrameError::Closed
+                } else {
+                    FrameError::Truncated {
+                        got,
+                        want: HEADER_LEN,
+                    }
+                })
+            }
             Ok((n, more)) => {
                 got += n;
                 fds.extend(more);
@@ -99,14 +127,26 @@ pub async fn recv<T: DeserializeOwned>(r: &mut OwnedReadHalf, max: usize, take_f
 }
 
 /// Client side of the hello: say who we are, learn whether we were accepted.
-pub async fn client_hello<C: Channel>(r: &mut OwnedReadHalf, w: &mut OwnedWriteHalf, me: Role) -> Result<(), IpcError> {
+pub async fn client_hello<C: Channel>(
+    r: &mut OwnedReadHalf,
+    w: &mut OwnedWriteHalf,
+    me: Role,
+) -> Result<(), IpcError> {
     send(w, &Hello::new(me), HELLO_MAX, &[]).await?;
     let (reply, _) = recv::<HelloReply>(r, HELLO_MAX, false).await?;
     match reply {
-        HelloReply::Accepted { version, role } if version == PROTOCOL_VERSION && role == C::SERVER => Ok(()),
-        HelloReply::Accepted { version, role } => {
-            Err(IpcError::Protocol(format!("{} answered as {role} protocol {version}", C::SOCKET)))
+        HelloReply::Accepted { version, role }
+            if version == PROTOCOL_VERSION && role == C::SERVER =>
+        {
+            Ok(())
         }
-        HelloReply::Rejected { reason } => Err(IpcError::Rejected { server: C::SERVER.name(), reason }),
+        HelloReply::Accepted { version, role } => Err(IpcError::Protocol(format!(
+            "{} answered as {role} protocol {version}",
+            C::SOCKET
+        ))),
+        HelloReply::Rejected { reason } => Err(IpcError::Rejected {
+            server: C::SERVER.name(),
+            reason,
+        }),
     }
 }

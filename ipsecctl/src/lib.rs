@@ -1,1 +1,5 @@
-//! ipsecctl library
+//! ipsecctl: the operator's client (it talks to nothing but confd's ctl.sock and the supervisor),
+//! and the supervisor itself (`ipsecctl start` forks it).
+pub mod commands;
+pub mod status_view;
+pub mod supervisor;

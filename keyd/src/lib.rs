@@ -1,2 +1,3 @@
 //! keyd: the only reader of ipsec.secrets; performs operations on secrets, never hands them out.
+pub mod daemon;
 pub mod secrets;

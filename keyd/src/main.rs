@@ -1,1 +1,14 @@
-fn main() {}
+use clap::Parser;
+
+/// keyd: holds ipsec.secrets and performs the operations that need them.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    dirs: ipc::DirArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    ipc::runtime::daemon_main("keyd", keyd::daemon::run(args.dirs.dirs()))
+}

@@ -1,0 +1,127 @@
+//! fwd's wiring: binds UDP 500 and 4500 (it is the only daemon with the privilege to), hands the
+//! port-500 socket to ikerd over fwd.sock, and serves ikerd and confd.
+
+use ipc::fwd::{FwdChannel, FwdRequest, FwdResponse};
+use ipc::peer::Authz;
+use ipc::server::{self, Handler, Peer, Reply, Server};
+use ipc::{Dirs, Role};
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PortArgs {
+    /// UDP port for IKE (handed to ikerd).
+    #[arg(long, env = "FERROSWAN_IKE_PORT", default_value_t = 500)]
+    pub ike_port: u16,
+    /// UDP port for NAT-T: ESP in UDP stays in fwd; IKE (non-ESP marker) is relayed to ikerd.
+    #[arg(long, env = "FERROSWAN_NATT_PORT", default_value_t = 4500)]
+    pub natt_port: u16,
+}
+
+pub struct Fwd {
+    server: Rc<Server<FwdChannel>>,
+    ike: UdpSocket,
+    natt: UdpSocket,
+}
+
+/// Bind a dual-stack UDP socket on every address (IPv4-mapped included).
+fn bind_udp(port: u16) -> std::io::Result<UdpSocket> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet6,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    setsockopt(&sock, sockopt::Ipv6V6Only, &false)?;
+    setsockopt(&sock, sockopt::ReuseAddr, &true)?;
+    let udp = UdpSocket::from(sock);
+    let addr = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    let raw = nix::sys::socket::SockaddrIn6::from(match addr {
+        SocketAddr::V6(a) => a,
+        SocketAddr::V4(_) => return Err(std::io::Error::other("unexpected IPv4 address")),
+    });
+    use std::os::fd::AsRawFd;
+    nix::sys::socket::bind(udp.as_raw_fd(), &raw)?;
+    Ok(udp)
+}
+
+impl Fwd {
+    fn status(&self) -> ipc::status::DaemonStatus {
+        let mut s = ipc::runtime::own_status(Role::Fwd);
+        s.clients = self.server.clients();
+        for (what, sock) in [("ike", &self.ike), ("nat-t", &self.natt)] {
+            if let Ok(a) = sock.local_addr() {
+                s.notes
+                    .push(format!("{what} socket: udp port {}", a.port()));
+            }
+        }
+        s
+    }
+
+    fn ike_socket(&self, peer: Peer) -> Reply<FwdResponse> {
+        if peer.role != Role::Ikerd {
+            tracing::warn!("fwd.sock: refused IKE socket to {peer}: only ikerd receives it");
+            return Reply::new(FwdResponse::Denied(
+                "only ikerd receives the IKE socket".into(),
+            ));
+        }
+        let port = self.ike.local_addr().map(|a| a.port()).unwrap_or(0);
+        match self.ike.try_clone() {
+            Ok(dup) => {
+                tracing::info!("handing the IKE socket (udp {port}) to {peer}");
+                Reply {
+                    resp: FwdResponse::IkeSocket { port },
+                    fds: vec![OwnedFd::from(dup)],
+                }
+            }
+            Err(e) => Reply::new(FwdResponse::Error(format!(
+                "cannot duplicate the IKE socket: {e}"
+            ))),
+        }
+    }
+}
+
+impl Handler<FwdChannel> for Fwd {
+    async fn handle(&self, peer: Peer, req: FwdRequest) -> Reply<FwdResponse> {
+        tracing::debug!("request from {peer}: {req:?}");
+        match req {
+            FwdRequest::Ping => Reply::new(FwdResponse::Pong),
+            FwdRequest::Status => Reply::new(FwdResponse::Status(self.status())),
+            FwdRequest::IkeSocket => self.ike_socket(peer),
+        }
+    }
+}
+
+pub async fn run(dirs: Dirs, ports: PortArgs) -> Result<(), String> {
+    ipc::runtime::started_unix();
+    ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
+    let ike = bind_udp(ports.ike_port)
+        .map_err(|e| format!("cannot bind UDP port {}: {e}", ports.ike_port))?;
+    let natt = bind_udp(ports.natt_port)
+        .map_err(|e| format!("cannot bind UDP port {}: {e}", ports.natt_port))?;
+    let (listener, path) =
+        server::bind::<FwdChannel>(&dirs.run).map_err(|e| format!("fwd.sock: {e}"))?;
+    let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
+    srv.spawn(
+        listener,
+        Rc::new(Fwd {
+            server: srv.clone(),
+            ike,
+            natt,
+        }),
+    );
+    tracing::info!(
+        "fwd listening on {}; IKE on udp {}, NAT-T on udp {}",
+        path.display(),
+        ports.ike_port,
+        ports.natt_port
+    );
+    ipc::notify::ready();
+    let sig = ipc::runtime::shutdown_signal().await;
+    tracing::info!("{sig}: fwd shutting down");
+    ipc::notify::stopping();
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}

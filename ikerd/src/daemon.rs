@@ -1,0 +1,101 @@
+//! ikerd's wiring: serves confd on ikerd.sock; links to keyd and fwd; receives its UDP port-500
+//! socket from fwd (it holds no capability to bind one itself) each time the fwd link comes up.
+
+use ipc::client::Link;
+use ipc::fwd::{FwdChannel, FwdRequest, FwdResponse};
+use ipc::ikerd::{IkerdChannel, IkerdRequest, IkerdResponse};
+use ipc::keyd::KeydChannel;
+use ipc::peer::Authz;
+use ipc::server::{self, Handler, Peer, Reply, Server};
+use ipc::{Dirs, Role};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+pub struct Ikerd {
+    server: Rc<Server<IkerdChannel>>,
+    keyd: Link<KeydChannel>,
+    fwd: Link<FwdChannel>,
+    /// The IKE socket fwd handed over, and the port it is bound to.
+    ike_socket: RefCell<Option<(std::net::UdpSocket, u16)>>,
+}
+
+impl Ikerd {
+    fn status(&self) -> ipc::status::DaemonStatus {
+        let mut s = ipc::runtime::own_status(Role::Ikerd);
+        s.clients = self.server.clients();
+        s.links = vec![self.keyd.report(), self.fwd.report()];
+        s.notes.push(match &*self.ike_socket.borrow() {
+            Some((_, port)) => format!("ike socket: udp port {port}, received from fwd"),
+            None => "ike socket: not yet received from fwd".into(),
+        });
+        s
+    }
+
+    /// Ask fwd for the IKE socket whenever the link to fwd (re)connects.
+    async fn fetch_ike_socket(self: Rc<Self>) {
+        let mut connected = self.fwd.on_connect();
+        // The link may have come up before we subscribed: look once at the current state too.
+        connected.mark_changed();
+        loop {
+            if connected.changed().await.is_err() {
+                return;
+            }
+            if !self.fwd.is_up() {
+                continue;
+            }
+            match self
+                .fwd
+                .call(FwdRequest::IkeSocket, Duration::from_secs(5))
+                .await
+            {
+                Ok((FwdResponse::IkeSocket { port }, mut fds)) if fds.len() == 1 => {
+                    if let Some(fd) = fds.pop() {
+                        tracing::info!("received the IKE socket (udp {port}) from fwd");
+                        *self.ike_socket.borrow_mut() = Some((std::net::UdpSocket::from(fd), port));
+                    }
+                }
+                Ok((other, fds)) => {
+                    tracing::error!(
+                        "fwd answered the IKE socket request with {other:?} and {} fds",
+                        fds.len()
+                    )
+                }
+                Err(e) => tracing::warn!("could not get the IKE socket from fwd: {e}"),
+            }
+        }
+    }
+}
+
+impl Handler<IkerdChannel> for Ikerd {
+    async fn handle(&self, peer: Peer, req: IkerdRequest) -> Reply<IkerdResponse> {
+        tracing::debug!("request from {peer}: {req:?}");
+        Reply::new(match req {
+            IkerdRequest::Ping => IkerdResponse::Pong,
+            IkerdRequest::Status => IkerdResponse::Status(self.status()),
+        })
+    }
+}
+
+pub async fn run(dirs: Dirs) -> Result<(), String> {
+    ipc::runtime::started_unix();
+    ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
+    let (listener, path) =
+        server::bind::<IkerdChannel>(&dirs.run).map_err(|e| format!("ikerd.sock: {e}"))?;
+    let srv = Server::<IkerdChannel>::new(Authz::from_system("ipsec"));
+    let ikerd = Rc::new(Ikerd {
+        server: srv.clone(),
+        keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Ikerd, None),
+        fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Ikerd, None),
+        ike_socket: RefCell::new(None),
+    });
+    tokio::task::spawn_local(ikerd.clone().fetch_ike_socket());
+    srv.spawn(listener, ikerd);
+    tracing::info!("ikerd listening on {}", path.display());
+    ipc::notify::ready();
+    let sig = ipc::runtime::shutdown_signal().await;
+    tracing::info!("{sig}: ikerd shutting down");
+    ipc::notify::stopping();
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
