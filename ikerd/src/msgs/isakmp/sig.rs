@@ -1,0 +1,6 @@
+//! Signature data (RFC 2408 §3.12).
+
+crate::opaque_payload! {
+    /// Signature data (RFC 2408 §3.12).
+    SigPayload
+}
