@@ -21,6 +21,9 @@ pub mod replay;
 pub mod sa;
 pub mod suite;
 
+#[cfg(test)]
+mod kat_tests;
+
 pub use codec::{peek_seq, peek_spi, NH_IPV4, NH_IPV6, NH_NO_NEXT};
 pub use error::EspError;
 pub use replay::ReplayWindow;

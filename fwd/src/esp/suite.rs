@@ -419,28 +419,10 @@ impl Suite {
         let seq_hi = if esn { Some((seq >> 32) as u32) } else { None };
         let (aad, aad_len) = aead_aad(hdr, seq_hi);
         let aad = aad.get(..aad_len).unwrap_or(&[]);
-        match &self.cipher {
-            CipherKey::Null => {}
-            CipherKey::Des3(c) => cbc_encrypt(c, ivbuf, body)?,
-            CipherKey::Cbc128(c) => cbc_encrypt(c, ivbuf, body)?,
-            CipherKey::Cbc192(c) => cbc_encrypt(c, ivbuf, body)?,
-            CipherKey::Cbc256(c) => cbc_encrypt(c, ivbuf, body)?,
-            CipherKey::Ctr128(c, s) => ctr_apply(c, s, ivbuf, body)?,
-            CipherKey::Ctr192(c, s) => ctr_apply(c, s, ivbuf, body)?,
-            CipherKey::Ctr256(c, s) => ctr_apply(c, s, ivbuf, body)?,
-            CipherKey::Ring(k, s) => {
-                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce12(s, ivbuf));
-                let tag = k
-                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), body)
-                    .map_err(|_| EspError::Unsupported)?;
-                copy_exact(icv, tag.as_ref())?;
-                return Ok(());
-            }
-            CipherKey::Gcm12x128(g, s) => return gcm12_seal(g, s, ivbuf, aad, body, icv),
-            CipherKey::Gcm12x256(g, s) => return gcm12_seal(g, s, ivbuf, aad, body, icv),
-            CipherKey::Gcm8x128(g, s) => return gcm8_seal(g, s, ivbuf, aad, body, icv),
-            CipherKey::Gcm8x256(g, s) => return gcm8_seal(g, s, ivbuf, aad, body, icv),
+        if self.spec.enc.is_aead() {
+            return self.aead_seal_raw(ivbuf, aad, body, icv);
         }
+        self.cipher_encrypt_raw(ivbuf, body)?;
         self.mac_into(front, seq_hi, icv);
         Ok(())
     }
@@ -469,32 +451,77 @@ impl Suite {
         }
         let (aad, aad_len) = aead_aad(hdr, seq_hi);
         let aad = aad.get(..aad_len).unwrap_or(&[]);
+        if self.spec.enc.is_aead() {
+            self.aead_open_raw(ivbuf, aad, body, icv)
+        } else {
+            self.cipher_decrypt_raw(ivbuf, body)
+        }
+    }
+
+    /// Non-AEAD encryption of `body` in place with explicit `iv`.
+    pub(crate) fn cipher_encrypt_raw(&self, iv: &[u8], body: &mut [u8]) -> Result<()> {
         match &self.cipher {
             CipherKey::Null => Ok(()),
-            CipherKey::Des3(c) => cbc_decrypt(c, ivbuf, body),
-            CipherKey::Cbc128(c) => cbc_decrypt(c, ivbuf, body),
-            CipherKey::Cbc192(c) => cbc_decrypt(c, ivbuf, body),
-            CipherKey::Cbc256(c) => cbc_decrypt(c, ivbuf, body),
-            CipherKey::Ctr128(c, s) => ctr_apply(c, s, ivbuf, body),
-            CipherKey::Ctr192(c, s) => ctr_apply(c, s, ivbuf, body),
-            CipherKey::Ctr256(c, s) => ctr_apply(c, s, ivbuf, body),
+            CipherKey::Des3(c) => cbc_encrypt(c, iv, body),
+            CipherKey::Cbc128(c) => cbc_encrypt(c, iv, body),
+            CipherKey::Cbc192(c) => cbc_encrypt(c, iv, body),
+            CipherKey::Cbc256(c) => cbc_encrypt(c, iv, body),
+            CipherKey::Ctr128(c, s) => ctr_apply(c, s, iv, body),
+            CipherKey::Ctr192(c, s) => ctr_apply(c, s, iv, body),
+            CipherKey::Ctr256(c, s) => ctr_apply(c, s, iv, body),
+            _ => Err(EspError::Unsupported),
+        }
+    }
+
+    /// Non-AEAD decryption of `body` in place with explicit `iv`.
+    pub(crate) fn cipher_decrypt_raw(&self, iv: &[u8], body: &mut [u8]) -> Result<()> {
+        match &self.cipher {
+            CipherKey::Null => Ok(()),
+            CipherKey::Des3(c) => cbc_decrypt(c, iv, body),
+            CipherKey::Cbc128(c) => cbc_decrypt(c, iv, body),
+            CipherKey::Cbc192(c) => cbc_decrypt(c, iv, body),
+            CipherKey::Cbc256(c) => cbc_decrypt(c, iv, body),
+            CipherKey::Ctr128(c, s) => ctr_apply(c, s, iv, body),
+            CipherKey::Ctr192(c, s) => ctr_apply(c, s, iv, body),
+            CipherKey::Ctr256(c, s) => ctr_apply(c, s, iv, body),
+            _ => Err(EspError::Unsupported),
+        }
+    }
+
+    /// AEAD seal: nonce = salt || `iv`, any `aad`; tag (truncated to the
+    /// suite's ICV length) into `icv`.
+    pub(crate) fn aead_seal_raw(&self, iv: &[u8], aad: &[u8], body: &mut [u8], icv: &mut [u8]) -> Result<()> {
+        match &self.cipher {
             CipherKey::Ring(k, s) => {
-                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce12(s, ivbuf));
-                let tag: [u8; 16] = (&*icv).try_into().map_err(|_| EspError::Truncated)?;
-                k.open_in_place_separate_tag(
-                    nonce,
-                    ring::aead::Aad::from(aad),
-                    ring::aead::Tag::from(tag),
-                    body,
-                    0..,
-                )
-                .map(|_| ())
-                .map_err(|_| EspError::BadIcv)
+                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce12(s, iv));
+                let tag = k
+                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), body)
+                    .map_err(|_| EspError::Unsupported)?;
+                copy_exact(icv, tag.as_ref())
             }
-            CipherKey::Gcm12x128(g, s) => gcm12_open(g, s, ivbuf, aad, body, icv),
-            CipherKey::Gcm12x256(g, s) => gcm12_open(g, s, ivbuf, aad, body, icv),
-            CipherKey::Gcm8x128(g, s) => gcm8_open(g, s, ivbuf, aad, body, icv),
-            CipherKey::Gcm8x256(g, s) => gcm8_open(g, s, ivbuf, aad, body, icv),
+            CipherKey::Gcm12x128(g, s) => gcm12_seal(g, s, iv, aad, body, icv),
+            CipherKey::Gcm12x256(g, s) => gcm12_seal(g, s, iv, aad, body, icv),
+            CipherKey::Gcm8x128(g, s) => gcm8_seal(g, s, iv, aad, body, icv),
+            CipherKey::Gcm8x256(g, s) => gcm8_seal(g, s, iv, aad, body, icv),
+            _ => Err(EspError::Unsupported),
+        }
+    }
+
+    /// AEAD open (tag verified before any plaintext is released).
+    pub(crate) fn aead_open_raw(&self, iv: &[u8], aad: &[u8], body: &mut [u8], icv: &[u8]) -> Result<()> {
+        match &self.cipher {
+            CipherKey::Ring(k, s) => {
+                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce12(s, iv));
+                let tag: [u8; 16] = icv.try_into().map_err(|_| EspError::Truncated)?;
+                k.open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), ring::aead::Tag::from(tag), body, 0..)
+                    .map(|_| ())
+                    .map_err(|_| EspError::BadIcv)
+            }
+            CipherKey::Gcm12x128(g, s) => gcm12_open(g, s, iv, aad, body, icv),
+            CipherKey::Gcm12x256(g, s) => gcm12_open(g, s, iv, aad, body, icv),
+            CipherKey::Gcm8x128(g, s) => gcm8_open(g, s, iv, aad, body, icv),
+            CipherKey::Gcm8x256(g, s) => gcm8_open(g, s, iv, aad, body, icv),
+            _ => Err(EspError::Unsupported),
         }
     }
 
@@ -739,4 +766,21 @@ where
         return Err(EspError::BadIcv);
     }
     gcm8_ctr(&g.cipher, salt, iv, body)
+}
+
+#[cfg(test)]
+impl Suite {
+    /// Integrity-only suite with a key of any length (HMAC KATs use odd key sizes).
+    pub(crate) fn mac_only_any_key(integ: IntegAlg, key: &[u8]) -> Result<Self> {
+        let spec = SuiteSpec::new(EncAlg::Null, integ)?;
+        let mac = match integ {
+            IntegAlg::None => MacKey::None,
+            IntegAlg::HmacMd5_96 => MacKey::Md5(new_mac(key)?),
+            IntegAlg::HmacSha1_96 => MacKey::Sha1(new_mac(key)?),
+            IntegAlg::HmacSha256_128 => MacKey::Sha256(new_mac(key)?),
+            IntegAlg::HmacSha384_192 => MacKey::Sha384(new_mac(key)?),
+            IntegAlg::HmacSha512_256 => MacKey::Sha512(new_mac(key)?),
+        };
+        Ok(Self { spec, cipher: CipherKey::Null, mac, iv_seed: [0; 16] })
+    }
 }
