@@ -162,6 +162,8 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("curl-timeout", S, false, K::Duration, W(NO_OCSP)),
     kw("fipscheck", S, false, K::Bool, W(TUNING)),
     kw("debug", S, false, K::NameList, W("ignored: use plutodebug=")),
+    kw("xfrmlifetime", S, false, K::Duration, W(TUNING)),
+    kw("dns-resolver", S, false, K::Text, U(NO_XAUTH)),
     // ----- strongSwan config setup
     kw("charondebug", S, false, K::Text, U(STRONGSWAN)),
     kw("charonstart", S, false, K::Bool, U(STRONGSWAN)),
@@ -192,7 +194,7 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("pubkey", C, true, K::Text, U("use rsasigkey=")),
     kw("sendcert", C, true, K::Text, W(NO_CERTS_WARN)),
     kw("groups", C, true, K::Text, U(NO_CERTS)),
-    kw("auth", C, true, K::Text, U("per-side authentication (leftauth=/rightauth=) is not supported; use authby=")),
+    kw("auth", C, true, K::Enum, Y),
     kw("auth2", C, true, K::Text, U(STRONGSWAN)),
     kw("autheap", C, true, K::Text, U("EAP is not supported")),
     kw("hostaccess", C, true, K::Bool, U(STRONGSWAN)),

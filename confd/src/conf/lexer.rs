@@ -147,6 +147,20 @@ fn split_value(s: &str) -> Result<(String, bool), String> {
         }
         return Err("unterminated quoted value".to_string());
     }
+    if s.starts_with('{') {
+        // Libreswan list: `{a, b}` may contain spaces without quotes
+        let body = strip_comment(s).trim_end();
+        return match body.find('}') {
+            Some(end) => {
+                let tail = body.get(end.saturating_add(1)..).unwrap_or("").trim();
+                if !tail.is_empty() {
+                    return Err(format!("unexpected `{tail}` after `}}`"));
+                }
+                Ok((body.get(..=end).unwrap_or(body).to_string(), false))
+            }
+            None => Err("`{` without a closing `}`".to_string()),
+        };
+    }
     let body = strip_comment(s).trim_end();
     let mut words = body.split_whitespace();
     let value = words.next().unwrap_or("").to_string();

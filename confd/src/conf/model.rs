@@ -217,7 +217,9 @@ pub const MAX_IKE_LIFETIME: u64 = 24 * 3600;
 pub const MAX_SA_LIFETIME: u64 = 24 * 3600;
 
 fn bad(diags: &mut Diagnostics, s: &Setting, msg: impl std::fmt::Display) {
-    diags.error(&s.loc, Category::BadValue, format!("{}={}: {msg}", s.key, s.value));
+    let msg = msg.to_string();
+    let category = if msg.contains("not supported") { Category::Unsupported } else { Category::BadValue };
+    diags.error(&s.loc, category, format!("{}={}: {msg}", s.key, s.value));
 }
 
 fn enum_value<T: Copy>(diags: &mut Diagnostics, s: &Setting, table: &[(&'static str, T)]) -> Option<T> {
@@ -470,6 +472,8 @@ fn ike_policy(g: &Get<'_>, diags: &mut Diagnostics) -> IkePolicy {
                 ("permit", IkePolicy::V1_OR_V2),
                 ("propose", IkePolicy::V2_OR_V1),
                 ("yes", IkePolicy::V2_ONLY),
+                ("y", IkePolicy::V2_ONLY),
+                ("n", IkePolicy::V1_ONLY),
                 ("insist", IkePolicy::V2_ONLY),
             ],
         )
@@ -490,6 +494,50 @@ fn ike_policy(g: &Get<'_>, diags: &mut Diagnostics) -> IkePolicy {
             }
             p
         }
+    }
+}
+
+/// Libreswan's `leftauth=`/`rightauth=`: accepted when both sides use the same method
+/// (then it is the same as `authby=`); asymmetric authentication is not supported.
+fn side_auth(g: &Get<'_>, authby: AuthBy, diags: &mut Diagnostics) -> AuthBy {
+    let (l, r) = (g.get("leftauth"), g.get("rightauth"));
+    let Some(first) = l.or(r) else { return authby };
+    let method = |s: &Setting| match s.value.to_ascii_lowercase().as_str() {
+        "secret" => Ok(AuthBy::Secret),
+        "rsasig" | "rsa" => Ok(AuthBy::RsaSig),
+        "null" => Ok(AuthBy::Null),
+        "never" => Ok(AuthBy::Never),
+        "eaponly" | "eap" => Err("EAP is not supported".to_string()),
+        "ecdsa" | "eddsa" => Err("ECDSA/EdDSA signatures are not supported".to_string()),
+        "pubkey" | "psk" | "xauth" | "xauthpsk" | "xauthrsasig" => {
+            Err(format!("`{}` is strongSwan's; ferroswan reads authby=", s.value))
+        }
+        _ => Err("expected secret, rsasig, null or never".to_string()),
+    };
+    let lm = l.map(|s| (s, method(s)));
+    let rm = r.map(|s| (s, method(s)));
+    for (s, m) in lm.iter().chain(rm.iter()) {
+        if let Err(e) = m {
+            bad(diags, s, e);
+            return authby;
+        }
+    }
+    match (lm, rm) {
+        (Some((_, Ok(a))), Some((rs, Ok(b)))) if a != b => {
+            diags.error(
+                &rs.loc,
+                Category::Unsupported,
+                format!("{}={}: different methods per side (asymmetric authentication) are not supported", rs.key, rs.value),
+            );
+            authby
+        }
+        (Some((_, Ok(a))), _) | (None, Some((_, Ok(a)))) => {
+            if g.get("authby").is_some() && a != authby {
+                diags.error(&first.loc, Category::BadConn, format!("{}={} contradicts authby=", first.key, first.value));
+            }
+            a
+        }
+        _ => authby,
     }
 }
 
@@ -525,6 +573,7 @@ pub fn build_conn(rc: &ResolvedConn, diags: &mut Diagnostics) -> Option<Conn> {
             }
         })
         .unwrap_or(AuthBy::RsaSig);
+    let authby = side_auth(&g, authby, diags);
     let auto = g
         .get("auto")
         .and_then(|s| {
@@ -647,7 +696,13 @@ pub fn build_conn(rc: &ResolvedConn, diags: &mut Diagnostics) -> Option<Conn> {
                     (true, false) => "left=",
                     _ => "right=",
                 };
-                diags.error(&rc.loc, Category::BadConn, format!("conn `{}` has no {missing}", rc.name));
+                let missing_host = |side: &str| rc.settings.get(side).is_none();
+                if auto == Auto::Ignore && (missing_host("left") || missing_host("right")) {
+                    // an incomplete template nobody starts: not loadable, but not an error
+                    diags.warn(&rc.loc, Category::BadConn, format!("conn `{}` has no {missing}: not loaded", rc.name));
+                } else {
+                    diags.error(&rc.loc, Category::BadConn, format!("conn `{}` has no {missing}", rc.name));
+                }
             }
             return None;
         }

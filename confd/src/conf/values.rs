@@ -109,6 +109,10 @@ pub fn parse_subnet(v: &str) -> Result<Subnet, String> {
     if v.starts_with("vhost:") || v.starts_with("vnet:") || v.starts_with('%') {
         return Err(format!("`{v}`: virtual and special subnets are not supported; give addr/len"));
     }
+    if v == "0/0" {
+        // FreeS/WAN shorthand for 0.0.0.0/0
+        return Ok(Subnet { addr: IpAddr::from([0, 0, 0, 0]), prefix_len: 0 });
+    }
     let (addr_s, len_s) = match v.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (v, None),
@@ -249,6 +253,8 @@ pub enum Id {
     Any,
     /// `%none`: no identity.
     None,
+    /// `%null`: the NULL identity of RFC 7619 (with `authby=null`).
+    Null,
 }
 
 impl fmt::Display for Id {
@@ -260,6 +266,7 @@ impl fmt::Display for Id {
             Id::Dn(s) => write!(f, "\"{s}\""),
             Id::Any => f.write_str("%any"),
             Id::None => f.write_str("%none"),
+            Id::Null => f.write_str("%null"),
         }
     }
 }
@@ -270,6 +277,7 @@ pub fn parse_id(v: &str) -> Result<Id, String> {
         "%fromcert" => return Err("`%fromcert`: certificates are not supported yet; give the ID itself".to_string()),
         "%any" => return Ok(Id::Any),
         "%none" => return Ok(Id::None),
+        "%null" => return Ok(Id::Null),
         "" => return Err("empty ID".to_string()),
         _ => {}
     }
@@ -485,6 +493,21 @@ impl fmt::Display for ProtoPort {
     }
 }
 
+fn port_by_name(name: &str) -> Option<u16> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "ssh" => 22,
+        "telnet" => 23,
+        "smtp" => 25,
+        "domain" => 53,
+        "http" => 80,
+        "https" => 443,
+        "isakmp" => 500,
+        "l2tp" => 1701,
+        "ipsec-nat-t" => 4500,
+        _ => return None,
+    })
+}
+
 pub fn parse_protoport(v: &str) -> Result<ProtoPort, String> {
     let (proto_s, port_s) = match v.split_once('/') {
         Some((a, b)) => (a, Some(b)),
@@ -503,6 +526,7 @@ pub fn parse_protoport(v: &str) -> Result<ProtoPort, String> {
     };
     let port = match port_s {
         None | Some("%any") | Some("") => None,
+        Some(name) if port_by_name(name).is_some() => port_by_name(name),
         Some(p) => Some(
             u16::try_from(parse_number(p, 0, 65535).map_err(|_| format!("`{p}` is not a port"))?)
                 .map_err(|_| format!("`{p}` is not a port"))?,
