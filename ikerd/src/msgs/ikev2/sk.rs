@@ -73,8 +73,7 @@ pub enum Encr {
 /// Integrity transform for SK (must be None with GCM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integ {
-    /// No integrity transform (AEAD), or ICV not checked (see
-    /// [`SkKeys::open_unverified`]).
+    /// No integrity transform (AEAD only).
     None,
     /// AUTH_HMAC_SHA1_96.
     HmacSha1_96,
@@ -184,11 +183,17 @@ type Gcm<C, T> = aes_gcm::AesGcm<C, U12, T>;
 
 impl SkKeys {
     /// Keys for one direction. For GCM, `sk_e` is key ‖ salt (RFC 5282 §7)
-    /// and `integ` must be [`Integ::None`]; `sk_a` may be empty when
-    /// `integ` is None.
+    /// and `integ` must be [`Integ::None`]. For CBC, `integ` is required;
+    /// `sk_a` may be empty only for [`SkKeys::open_unverified`] (then
+    /// [`SkKeys::open`] and [`SkKeys::seal`] fail).
     pub fn new(encr: Encr, integ: Integ, sk_e: &[u8], sk_a: &[u8]) -> Result<Self, DecodeError> {
         let klen = match encr {
-            Encr::AesCbc => sk_e.len(),
+            Encr::AesCbc => {
+                if integ == Integ::None {
+                    return Err(DecodeError::Crypto("CBC needs an integrity transform"));
+                }
+                sk_e.len()
+            }
             Encr::AesGcm16 | Encr::AesGcm12 => {
                 if integ != Integ::None {
                     return Err(DecodeError::Crypto("integrity transform with AEAD"));
@@ -218,6 +223,9 @@ impl SkKeys {
     }
 
     fn compute_icv(&self, data: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        if self.sk_a.is_empty() {
+            return Err(DecodeError::Crypto("no integrity key"));
+        }
         let full = match self.integ {
             Integ::None => return Ok(Vec::new()),
             Integ::HmacSha1_96 => mac::<HmacSha1>(&self.sk_a, data)?,
@@ -278,7 +286,8 @@ impl SkKeys {
     }
 
     /// Decrypt without checking the CBC ICV (for captures whose SK_a is not
-    /// known). GCM always checks its tag. Never use this on live traffic.
+    /// known; the ICV length still comes from the integrity transform).
+    /// GCM always checks its tag. Never use this on live traffic.
     pub fn open_unverified(&self, raw: &[u8]) -> Result<Opened, DecodeError> {
         self.open_inner(raw, false)
     }
@@ -301,13 +310,10 @@ impl SkKeys {
         let mut buf = Zeroizing::new(ct.to_vec());
         match self.encr {
             Encr::AesCbc => {
-                if verify || self.integ != Integ::None {
-                    if self.integ == Integ::None && verify {
-                        return Err(DecodeError::Crypto("no integrity key to verify with"));
-                    }
+                if verify {
                     let signed = raw.get(..raw.len() - icv_len).ok_or(DecodeError::Crypto("layout"))?;
                     let want = self.compute_icv(signed)?;
-                    if verify && !bool::from(want.ct_eq(icv)) {
+                    if !bool::from(want.ct_eq(icv)) {
                         return Err(DecodeError::Crypto("ICV mismatch"));
                     }
                 }
