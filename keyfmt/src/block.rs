@@ -107,7 +107,15 @@ impl RsaPrivateKey {
         exponent2: SecretNumber,
         coefficient: SecretNumber,
     ) -> Self {
-        RsaPrivateKey { public, private_exponent, prime1, prime2, exponent1, exponent2, coefficient }
+        RsaPrivateKey {
+            public,
+            private_exponent,
+            prime1,
+            prime2,
+            exponent1,
+            exponent2,
+            coefficient,
+        }
     }
 
     /// Parse the `Name: value` fields of a block body, in file order.
@@ -126,10 +134,16 @@ impl RsaPrivateKey {
                 .position(|known| known.eq_ignore_ascii_case(name))
                 .and_then(|position| values.get_mut(position));
             let Some(slot) = slot else {
-                return Err(BlockError::at(index, format!("unknown RSA key field {name:?}")));
+                return Err(BlockError::at(
+                    index,
+                    format!("unknown RSA key field {name:?}"),
+                ));
             };
             if slot.is_some() {
-                return Err(BlockError::at(index, format!("RSA key field {name} given twice")));
+                return Err(BlockError::at(
+                    index,
+                    format!("RSA key field {name} given twice"),
+                ));
             }
             let bytes = encoding::decode_prefixed(raw_value)
                 .map_err(|e| BlockError::at(index, format!("RSA key field {name}: {e}")))?;
@@ -137,11 +151,20 @@ impl RsaPrivateKey {
         }
         let [modulus, public_exponent, private_exponent, prime1, prime2, exponent1, exponent2, coefficient] =
             values;
-        let missing = |name: &str| BlockError::whole(format!("RSA key block lacks the {name} field"));
+        let private_fields = [&private_exponent, &prime1, &prime2, &exponent1, &exponent2, &coefficient];
+        if private_fields.iter().all(|v| v.is_none()) {
+            return Err(BlockError::whole(
+                "RSA key block holds only the public key (Libreswan 3 and later keep the private key in \
+                 their NSS database); the block needs the private fields written by ipsec rsasigkey",
+            ));
+        }
+        let missing =
+            |name: &str| BlockError::whole(format!("RSA key block lacks the {name} field"));
         let modulus = modulus.ok_or_else(|| missing("Modulus"))?;
         let public_exponent = public_exponent.ok_or_else(|| missing("PublicExponent"))?;
-        let public = RsaPublicKey::from_components(public_exponent.expose_bytes(), modulus.expose_bytes())
-            .map_err(|e| BlockError::whole(format!("RSA public key: {e}")))?;
+        let public =
+            RsaPublicKey::from_components(public_exponent.expose_bytes(), modulus.expose_bytes())
+                .map_err(|e| BlockError::whole(format!("RSA public key: {e}")))?;
         Ok(RsaPrivateKey {
             public,
             private_exponent: private_exponent.ok_or_else(|| missing("PrivateExponent"))?,
@@ -151,6 +174,32 @@ impl RsaPrivateKey {
             exponent2: exponent2.ok_or_else(|| missing("Exponent2"))?,
             coefficient: coefficient.ok_or_else(|| missing("Coefficient"))?,
         })
+    }
+
+    /// The public key of a block's fields (`Modulus:` and `PublicExponent:`),
+    /// ignoring every other field, so that public-only blocks (Libreswan's
+    /// NSS era) and blocks with placeholder private fields can be compared.
+    pub fn public_key_from_fields(fields: &[(&str, &str)]) -> Result<RsaPublicKey, BlockError> {
+        let mut modulus = None;
+        let mut exponent = None;
+        for (index, (raw_name, raw_value)) in fields.iter().enumerate() {
+            let name = raw_name.strip_suffix(':').unwrap_or(raw_name);
+            let slot = if name.eq_ignore_ascii_case("Modulus") {
+                &mut modulus
+            } else if name.eq_ignore_ascii_case("PublicExponent") {
+                &mut exponent
+            } else {
+                continue;
+            };
+            let bytes = encoding::decode_prefixed(raw_value)
+                .map_err(|e| BlockError::at(index, format!("RSA key field {name}: {e}")))?;
+            *slot = Some(bytes);
+        }
+        let (Some(modulus), Some(exponent)) = (modulus, exponent) else {
+            return Err(BlockError::whole("RSA key block lacks Modulus or PublicExponent"));
+        };
+        RsaPublicKey::from_components(&exponent, &modulus)
+            .map_err(|e| BlockError::whole(format!("RSA public key: {e}")))
     }
 
     /// Check that the private fields belong to the public key, as pluto's
@@ -169,7 +218,9 @@ impl RsaPrivateKey {
         let p = Zeroizing::new(self.prime1.to_biguint());
         let q = Zeroizing::new(self.prime2.to_biguint());
         if *p <= one || *q <= one {
-            return Err(BlockError::whole("RSA key: Prime1 and Prime2 must be greater than 1"));
+            return Err(BlockError::whole(
+                "RSA key: Prime1 and Prime2 must be greater than 1",
+            ));
         }
         if &*p * &*q != n {
             return Err(BlockError::whole(
@@ -180,16 +231,26 @@ impl RsaPrivateKey {
         let p_minus_1 = Zeroizing::new(&*p - &one);
         let q_minus_1 = Zeroizing::new(&*q - &one);
         if *Zeroizing::new(&*d % &*p_minus_1) != self.exponent1.to_biguint() {
-            return Err(BlockError::whole("RSA key: Exponent1 is not PrivateExponent mod (Prime1 - 1)"));
+            return Err(BlockError::whole(
+                "RSA key: Exponent1 is not PrivateExponent mod (Prime1 - 1)",
+            ));
         }
         if *Zeroizing::new(&*d % &*q_minus_1) != self.exponent2.to_biguint() {
-            return Err(BlockError::whole("RSA key: Exponent2 is not PrivateExponent mod (Prime2 - 1)"));
+            return Err(BlockError::whole(
+                "RSA key: Exponent2 is not PrivateExponent mod (Prime2 - 1)",
+            ));
         }
-        if *Zeroizing::new((&*d * &e) % &*p_minus_1) != one || *Zeroizing::new((&*d * &e) % &*q_minus_1) != one {
-            return Err(BlockError::whole("RSA key: PrivateExponent is not the inverse of PublicExponent"));
+        if *Zeroizing::new((&*d * &e) % &*p_minus_1) != one
+            || *Zeroizing::new((&*d * &e) % &*q_minus_1) != one
+        {
+            return Err(BlockError::whole(
+                "RSA key: PrivateExponent is not the inverse of PublicExponent",
+            ));
         }
         if *Zeroizing::new((self.coefficient.to_biguint() * &*q) % &*p) != one {
-            return Err(BlockError::whole("RSA key: Coefficient is not the inverse of Prime2 mod Prime1"));
+            return Err(BlockError::whole(
+                "RSA key: Coefficient is not the inverse of Prime2 mod Prime1",
+            ));
         }
         Ok(())
     }
@@ -231,11 +292,22 @@ pub fn render_rsa_block(key: &RsaPrivateKey, hostname: &str, date: &str) -> Zero
         out.push('\n');
     };
     push(": RSA\t{");
-    push(&format!("\t# RSA {} bits   {}   {}", public.modulus_bits(), hostname, date));
+    push(&format!(
+        "\t# RSA {} bits   {}   {}",
+        public.modulus_bits(),
+        hostname,
+        date
+    ));
     push("\t# for signatures only, UNSAFE FOR ENCRYPTION");
     push(&format!("\t#pubkey={}", public.to_rfc3110_base64()));
-    push(&format!("\tModulus: {}", encoding::encode_hex_prefixed(public.modulus())));
-    push(&format!("\tPublicExponent: {}", encoding::encode_hex_prefixed(public.exponent())));
+    push(&format!(
+        "\tModulus: {}",
+        encoding::encode_hex_prefixed(public.modulus())
+    ));
+    push(&format!(
+        "\tPublicExponent: {}",
+        encoding::encode_hex_prefixed(public.exponent())
+    ));
     push("\t# everything after this point is secret");
     for (name, value) in [
         ("PrivateExponent", &key.private_exponent),
@@ -265,7 +337,9 @@ pub fn parse_rsa_block(text: &str) -> Result<RsaPrivateKey, (Option<usize>, Bloc
         let line = raw_line.trim();
         let line = line.strip_prefix(':').map(str::trim_start).unwrap_or(line);
         let line = match line.get(..3) {
-            Some(word) if word.eq_ignore_ascii_case("rsa") => line.get(3..).unwrap_or("").trim_start(),
+            Some(word) if word.eq_ignore_ascii_case("rsa") => {
+                line.get(3..).unwrap_or("").trim_start()
+            }
             _ => line,
         };
         if line.is_empty() || line.starts_with('#') || line == "{" || line == "}" {
@@ -311,7 +385,9 @@ mod tests {
     fn render_then_parse_is_identity() {
         let key = parse_rsa_block(CASSIDY_BLOCK).unwrap();
         let text = render_rsa_block(&key, "cassidy", "Fri Aug 24 16:10:10 2001");
-        assert!(text.starts_with(": RSA\t{\n\t# RSA 2047 bits   cassidy   Fri Aug 24 16:10:10 2001\n"));
+        assert!(
+            text.starts_with(": RSA\t{\n\t# RSA 2047 bits   cassidy   Fri Aug 24 16:10:10 2001\n")
+        );
         assert!(text.contains("\tPublicExponent: 0x03\n"));
         assert!(text.ends_with("\t}\n# do not change the indenting of that \"}\"\n"));
         let again = parse_rsa_block(&text).unwrap();
@@ -332,12 +408,22 @@ mod tests {
         assert_eq!(line, Some(2));
         assert_eq!(err.message, "unknown RSA key field \"Bogus\"");
         let (line, err) = parse_rsa_block("Modulus: 0x03\nModulus: 0x03\n").unwrap_err();
-        assert_eq!((line, err.message.as_str()), (Some(2), "RSA key field Modulus given twice"));
+        assert_eq!(
+            (line, err.message.as_str()),
+            (Some(2), "RSA key field Modulus given twice")
+        );
         let (line, err) = parse_rsa_block("PublicExponent: 0xq\n").unwrap_err();
         assert_eq!(line, Some(1));
-        assert!(err.message.starts_with("RSA key field PublicExponent: not valid hex"));
-        let (line, err) = parse_rsa_block("PublicExponent: 0x03\n").unwrap_err();
-        assert_eq!((line, err.message.as_str()), (None, "RSA key block lacks the Modulus field"));
+        assert!(err
+            .message
+            .starts_with("RSA key field PublicExponent: not valid hex"));
+        let (line, err) = parse_rsa_block("PublicExponent: 0x03\nPrime1: 0x03\n").unwrap_err();
+        assert_eq!(
+            (line, err.message.as_str()),
+            (None, "RSA key block lacks the Modulus field")
+        );
+        let (_, err) = parse_rsa_block("PublicExponent: 0x03\nModulus: 0x03\n").unwrap_err();
+        assert!(err.message.starts_with("RSA key block holds only the public key"));
     }
 
     #[test]
@@ -345,18 +431,32 @@ mod tests {
         let mut text = String::new();
         for line in CASSIDY_BLOCK.lines() {
             let trimmed = line.trim();
-            let placeholder = ["PrivateExponent:", "Prime1:", "Prime2:", "Exponent1:", "Exponent2:", "Coefficient:"]
-                .iter()
-                .any(|f| trimmed.starts_with(f));
+            let placeholder = [
+                "PrivateExponent:",
+                "Prime1:",
+                "Prime2:",
+                "Exponent1:",
+                "Exponent2:",
+                "Coefficient:",
+            ]
+            .iter()
+            .any(|f| trimmed.starts_with(f));
             if placeholder {
                 let name = trimmed.split_whitespace().next().unwrap();
-                text.push_str(&format!("\t{name} 0x61559973d3acef7d3a370e3e82ad92c18a8225f1\n"));
+                text.push_str(&format!(
+                    "\t{name} 0x61559973d3acef7d3a370e3e82ad92c18a8225f1\n"
+                ));
             } else {
                 text.push_str(line);
                 text.push('\n');
             }
         }
         let (_, err) = parse_rsa_block(&text).unwrap_err();
-        assert!(err.message.starts_with("RSA key: Prime1 × Prime2 is not the Modulus"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("RSA key: Prime1 × Prime2 is not the Modulus"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -27,7 +27,9 @@ pub fn decode_prefixed(value: &str) -> Result<Zeroizing<Vec<u8>>, KeyFmtError> {
         "0x" | "0X" => decode_hex(body),
         "0s" | "0S" => decode_base64(body),
         "0t" | "0T" => Err(KeyFmtError::TextEncodingUnsupported),
-        _ => Err(KeyFmtError::UnknownEncoding { found: value.chars().take(2).collect() }),
+        _ => Err(KeyFmtError::UnknownEncoding {
+            found: value.chars().take(2).collect(),
+        }),
     }
 }
 
@@ -55,10 +57,14 @@ pub fn decode_hex(digits: &str) -> Result<Zeroizing<Vec<u8>>, KeyFmtError> {
         }
     }
     if digit_count == 0 {
-        return Err(KeyFmtError::NotHex { detail: "no hex digits after 0x".into() });
+        return Err(KeyFmtError::NotHex {
+            detail: "no hex digits after 0x".into(),
+        });
     }
     if pending_high.is_some() {
-        return Err(KeyFmtError::NotHex { detail: format!("odd number of hex digits ({digit_count})") });
+        return Err(KeyFmtError::NotHex {
+            detail: format!("odd number of hex digits ({digit_count})"),
+        });
     }
     Ok(out)
 }
@@ -66,17 +72,24 @@ pub fn decode_hex(digits: &str) -> Result<Zeroizing<Vec<u8>>, KeyFmtError> {
 /// Decode base64 (no prefix), padding optional.
 pub fn decode_base64(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyFmtError> {
     if text.is_empty() {
-        return Err(KeyFmtError::NotBase64 { detail: "no base64 digits after 0s".into() });
+        return Err(KeyFmtError::NotBase64 {
+            detail: "no base64 digits after 0s".into(),
+        });
     }
     BASE64_LENIENT
         .decode(text)
         .map(Zeroizing::new)
-        .map_err(|e| KeyFmtError::NotBase64 { detail: e.to_string() })
+        .map_err(|e| KeyFmtError::NotBase64 {
+            detail: e.to_string(),
+        })
 }
 
 /// `0s` + standard base64 with padding.
 pub fn encode_base64_prefixed(bytes: &[u8]) -> String {
-    format!("0s{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+    format!(
+        "0s{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 /// `0x` + lower-case hex.
@@ -121,7 +134,10 @@ mod tests {
             decode_prefixed("0x123").unwrap_err().to_string(),
             "not valid hex: odd number of hex digits (3)"
         );
-        assert!(decode_prefixed("0xzz").unwrap_err().to_string().starts_with("not valid hex"));
+        assert!(decode_prefixed("0xzz")
+            .unwrap_err()
+            .to_string()
+            .starts_with("not valid hex"));
         assert!(decode_prefixed("0x").is_err());
     }
 
@@ -129,15 +145,27 @@ mod tests {
     fn base64_padding_optional() {
         assert_eq!(&*decode_prefixed("0sAw==").unwrap(), &[3]);
         assert_eq!(&*decode_prefixed("0sAw").unwrap(), &[3]);
-        assert!(decode_prefixed("0s!!").unwrap_err().to_string().starts_with("not valid base64"));
+        assert!(decode_prefixed("0s!!")
+            .unwrap_err()
+            .to_string()
+            .starts_with("not valid base64"));
     }
 
     #[test]
     fn prefixes() {
         assert_eq!(decode_prefixed("").unwrap_err(), KeyFmtError::Empty);
-        assert!(matches!(decode_prefixed("AQ"), Err(KeyFmtError::UnknownEncoding { .. })));
-        assert!(matches!(decode_prefixed("é"), Err(KeyFmtError::UnknownEncoding { .. })));
-        assert_eq!(decode_prefixed("0tabc").unwrap_err(), KeyFmtError::TextEncodingUnsupported);
+        assert!(matches!(
+            decode_prefixed("AQ"),
+            Err(KeyFmtError::UnknownEncoding { .. })
+        ));
+        assert!(matches!(
+            decode_prefixed("é"),
+            Err(KeyFmtError::UnknownEncoding { .. })
+        ));
+        assert_eq!(
+            decode_prefixed("0tabc").unwrap_err(),
+            KeyFmtError::TextEncodingUnsupported
+        );
     }
 
     #[test]

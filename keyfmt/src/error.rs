@@ -21,7 +21,10 @@ pub enum KeyFmtError {
     #[error("key blob is truncated: {detail}")]
     Truncated { detail: &'static str },
     #[error("exponent length {exponent_len} exceeds key ({available} octets follow the length)")]
-    ExponentLengthExceedsKey { exponent_len: usize, available: usize },
+    ExponentLengthExceedsKey {
+        exponent_len: usize,
+        available: usize,
+    },
     #[error("public exponent is zero")]
     ZeroExponent,
     #[error("public exponent is even; an RSA exponent must be odd")]
@@ -37,7 +40,11 @@ pub enum KeyFmtError {
     #[error("modulus of {bits} bits is too long (maximum {max_bits})")]
     ModulusTooLong { bits: usize, max_bits: usize },
     #[error("key generation: {bits} bits is not supported (allowed {min_bits}..={max_bits}, a multiple of 16)")]
-    UnsupportedKeySize { bits: usize, min_bits: usize, max_bits: usize },
+    UnsupportedKeySize {
+        bits: usize,
+        min_bits: usize,
+        max_bits: usize,
+    },
     #[error("key generation failed: {detail}")]
     Generation { detail: String },
 }
@@ -56,10 +63,16 @@ pub struct BlockError {
 
 impl BlockError {
     pub(crate) fn at(field_index: usize, message: impl Into<String>) -> Self {
-        BlockError { field_index: Some(field_index), message: message.into() }
+        BlockError {
+            field_index: Some(field_index),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn whole(message: impl Into<String>) -> Self {
-        BlockError { field_index: None, message: message.into() }
+        BlockError {
+            field_index: None,
+            message: message.into(),
+        }
     }
 }

@@ -38,14 +38,21 @@ pub fn generate(bits: usize) -> Result<RsaPrivateKey, KeyFmtError> {
             max_bits: MAX_GENERATE_BITS,
         });
     }
-    let generated = rsa::RsaPrivateKey::new_with_exp(&mut OsRng, bits, &BigUint::from(PUBLIC_EXPONENT))
-        .map_err(|e| KeyFmtError::Generation { detail: e.to_string() })?;
+    let generated =
+        rsa::RsaPrivateKey::new_with_exp(&mut OsRng, bits, &BigUint::from(PUBLIC_EXPONENT))
+            .map_err(|e| KeyFmtError::Generation {
+                detail: e.to_string(),
+            })?;
     let [p, q] = generated.primes() else {
-        return Err(KeyFmtError::Generation { detail: "expected exactly two primes".into() });
+        return Err(KeyFmtError::Generation {
+            detail: "expected exactly two primes".into(),
+        });
     };
     let d = generated.d();
     fn precomputed<'k>(value: Option<&'k BigUint>, what: &str) -> Result<&'k BigUint, KeyFmtError> {
-        value.ok_or_else(|| KeyFmtError::Generation { detail: format!("{what} was not precomputed") })
+        value.ok_or_else(|| KeyFmtError::Generation {
+            detail: format!("{what} was not precomputed"),
+        })
     }
     let secret = |n: &BigUint| {
         let bytes = Zeroizing::new(n.to_bytes_be());
@@ -56,8 +63,11 @@ pub fn generate(bits: usize) -> Result<RsaPrivateKey, KeyFmtError> {
     let coefficient = generated
         .crt_coefficient()
         .map(Zeroizing::new)
-        .ok_or_else(|| KeyFmtError::Generation { detail: "Prime2 has no inverse mod Prime1".into() })?;
-    let public = RsaPublicKey::from_components(&generated.e().to_bytes_be(), &generated.n().to_bytes_be())?;
+        .ok_or_else(|| KeyFmtError::Generation {
+            detail: "Prime2 has no inverse mod Prime1".into(),
+        })?;
+    let public =
+        RsaPublicKey::from_components(&generated.e().to_bytes_be(), &generated.n().to_bytes_be())?;
     let key = RsaPrivateKey::from_parts(
         public,
         secret(d),
@@ -67,7 +77,8 @@ pub fn generate(bits: usize) -> Result<RsaPrivateKey, KeyFmtError> {
         exponent2,
         secret(&coefficient),
     );
-    key.check_consistency().map_err(|e| KeyFmtError::Generation { detail: e.message })?;
+    key.check_consistency()
+        .map_err(|e| KeyFmtError::Generation { detail: e.message })?;
     Ok(key)
 }
 
@@ -93,8 +104,14 @@ mod tests {
 
     #[test]
     fn refuses_odd_sizes() {
-        assert!(matches!(generate(512), Err(KeyFmtError::UnsupportedKeySize { .. })));
-        assert!(matches!(generate(2050), Err(KeyFmtError::UnsupportedKeySize { .. })));
+        assert!(matches!(
+            generate(512),
+            Err(KeyFmtError::UnsupportedKeySize { .. })
+        ));
+        assert!(matches!(
+            generate(2050),
+            Err(KeyFmtError::UnsupportedKeySize { .. })
+        ));
     }
 
     #[test]

@@ -52,7 +52,10 @@ impl RsaPublicKey {
             return Err(KeyFmtError::ZeroExponent);
         }
         if exponent_bits > MAX_EXPONENT_BITS {
-            return Err(KeyFmtError::ExponentTooLong { bits: exponent_bits, max_bits: MAX_EXPONENT_BITS });
+            return Err(KeyFmtError::ExponentTooLong {
+                bits: exponent_bits,
+                max_bits: MAX_EXPONENT_BITS,
+            });
         }
         if exponent.last().is_some_and(|low| low & 1 == 0) {
             return Err(KeyFmtError::EvenExponent);
@@ -62,15 +65,24 @@ impl RsaPublicKey {
             return Err(KeyFmtError::NoModulus);
         }
         if modulus_bits < MIN_MODULUS_BITS {
-            return Err(KeyFmtError::ModulusTooShort { bits: modulus_bits, min_bits: MIN_MODULUS_BITS });
+            return Err(KeyFmtError::ModulusTooShort {
+                bits: modulus_bits,
+                min_bits: MIN_MODULUS_BITS,
+            });
         }
         if modulus_bits > MAX_MODULUS_BITS {
-            return Err(KeyFmtError::ModulusTooLong { bits: modulus_bits, max_bits: MAX_MODULUS_BITS });
+            return Err(KeyFmtError::ModulusTooLong {
+                bits: modulus_bits,
+                max_bits: MAX_MODULUS_BITS,
+            });
         }
         if modulus.last().is_some_and(|low| low & 1 == 0) {
             return Err(KeyFmtError::EvenModulus);
         }
-        Ok(RsaPublicKey { exponent: exponent.to_vec(), modulus: modulus.to_vec() })
+        Ok(RsaPublicKey {
+            exponent: exponent.to_vec(),
+            modulus: modulus.to_vec(),
+        })
     }
 
     /// Parse a raw RFC 3110 blob.
@@ -79,12 +91,19 @@ impl RsaPublicKey {
             None => return Err(KeyFmtError::Empty),
             Some((0, after_zero)) => match after_zero {
                 [high, low, rest @ ..] => (usize::from(*high) << 8 | usize::from(*low), rest),
-                _ => return Err(KeyFmtError::Truncated { detail: "missing the two-octet exponent length" }),
+                _ => {
+                    return Err(KeyFmtError::Truncated {
+                        detail: "missing the two-octet exponent length",
+                    })
+                }
             },
             Some((&short_len, rest)) => (usize::from(short_len), rest),
         };
         if exponent_len > rest.len() {
-            return Err(KeyFmtError::ExponentLengthExceedsKey { exponent_len, available: rest.len() });
+            return Err(KeyFmtError::ExponentLengthExceedsKey {
+                exponent_len,
+                available: rest.len(),
+            });
         }
         let (exponent, modulus) = rest.split_at(exponent_len);
         Self::from_components(exponent, modulus)
@@ -179,23 +198,47 @@ mod tests {
     #[test]
     fn errors_have_messages() {
         assert_eq!(
-            parse_rsasigkey("0s!!!!").unwrap_err().to_string().split(':').next(),
+            parse_rsasigkey("0s!!!!")
+                .unwrap_err()
+                .to_string()
+                .split(':')
+                .next(),
             Some("not valid base64")
         );
         assert_eq!(
-            RsaPublicKey::from_rfc3110_bytes(&[9, 3, 5]).unwrap_err().to_string(),
+            RsaPublicKey::from_rfc3110_bytes(&[9, 3, 5])
+                .unwrap_err()
+                .to_string(),
             "exponent length 9 exceeds key (2 octets follow the length)"
         );
         assert_eq!(
-            RsaPublicKey::from_rfc3110_bytes(&[1, 3, 0xff, 0x01]).unwrap_err().to_string(),
+            RsaPublicKey::from_rfc3110_bytes(&[1, 3, 0xff, 0x01])
+                .unwrap_err()
+                .to_string(),
             "modulus of 16 bits is too short (minimum 1024)"
         );
-        assert_eq!(RsaPublicKey::from_rfc3110_bytes(&[1, 3]).unwrap_err(), KeyFmtError::NoModulus);
-        assert_eq!(RsaPublicKey::from_rfc3110_bytes(&[0, 1]).unwrap_err(),
-            KeyFmtError::Truncated { detail: "missing the two-octet exponent length" });
-        assert_eq!(RsaPublicKey::from_rfc3110_bytes(&[1, 0]).unwrap_err(), KeyFmtError::ZeroExponent);
-        assert_eq!(RsaPublicKey::from_rfc3110_bytes(&[1, 4, 1]).unwrap_err(), KeyFmtError::EvenExponent);
-        assert!(matches!(parse_rsasigkey("AQOg"), Err(KeyFmtError::UnknownEncoding { .. })));
+        assert_eq!(
+            RsaPublicKey::from_rfc3110_bytes(&[1, 3]).unwrap_err(),
+            KeyFmtError::NoModulus
+        );
+        assert_eq!(
+            RsaPublicKey::from_rfc3110_bytes(&[0, 1]).unwrap_err(),
+            KeyFmtError::Truncated {
+                detail: "missing the two-octet exponent length"
+            }
+        );
+        assert_eq!(
+            RsaPublicKey::from_rfc3110_bytes(&[1, 0]).unwrap_err(),
+            KeyFmtError::ZeroExponent
+        );
+        assert_eq!(
+            RsaPublicKey::from_rfc3110_bytes(&[1, 4, 1]).unwrap_err(),
+            KeyFmtError::EvenExponent
+        );
+        assert!(matches!(
+            parse_rsasigkey("AQOg"),
+            Err(KeyFmtError::UnknownEncoding { .. })
+        ));
     }
 
     #[test]
