@@ -123,3 +123,38 @@ mod tests {
         assert_eq!(crate::block::parse_rsa_block(&text).unwrap(), key);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod round_trip_2048 {
+    use super::*;
+    use crate::block::{parse_rsa_block, render_rsa_block};
+    use crate::rfc3110::parse_rsasigkey;
+
+    /// Acceptance (c): generate, render the block, parse it back; the
+    /// `0s` public key parses back to the same key.
+    #[test]
+    fn generate_render_parse_2048() {
+        let started = std::time::Instant::now();
+        let key = generate(MIN_SECURE_BITS).unwrap();
+        println!("2048-bit generation took {:?}", started.elapsed());
+        assert_eq!(key.public_key().modulus_bits(), 2048);
+
+        let block = render_rsa_block(&key, "gateway", "Mon Nov 23 10:56:42 2026");
+        assert!(block.starts_with(": RSA\t{\n\t# RSA 2048 bits   gateway   Mon Nov 23 10:56:42 2026\n"));
+        let pubkey_line = format!("\t#pubkey={}\n", key.public_key().to_rfc3110_base64());
+        assert!(block.contains(&pubkey_line));
+        let parsed = parse_rsa_block(&block).unwrap();
+        assert_eq!(parsed.public_key(), key.public_key());
+        assert_eq!(parsed, key);
+
+        let text = key.public_key().to_rfc3110_base64();
+        assert!(text.starts_with("0sAwEAA"), "{text}");
+        assert_eq!(&parse_rsasigkey(&text).unwrap(), key.public_key());
+        assert_eq!(&parse_rsasigkey(&key.public_key().to_rfc3110_hex()).unwrap(), key.public_key());
+        assert_eq!(
+            crate::showhostkey_line("left", key.public_key()),
+            format!("\tleftrsasigkey={text}")
+        );
+    }
+}

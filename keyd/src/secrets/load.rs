@@ -66,21 +66,26 @@ impl Loader<'_> {
             return Err(fail(ErrorCategory::Limit, format!("more than {MAX_FILES} secrets files")));
         }
         self.files_read += 1;
-        let what = if included_from.is_some() { "included file " } else { "" };
+        // At an include line the message names the included file; for the
+        // top file the location prefix already names it.
+        let subject = match included_from {
+            Some(_) => format!("included file {} ", path.display()),
+            None => String::new(),
+        };
         let contents = self.source.read(path, MAX_FILE_BYTES).map_err(|refusal| match refusal {
-            ReadRefusal::NotFound => fail(
-                if included_from.is_some() { ErrorCategory::Include } else { ErrorCategory::Io },
-                format!("{what}{} not found", path.display()),
-            ),
+            ReadRefusal::NotFound if included_from.is_some() => {
+                fail(ErrorCategory::Include, format!("{subject}not found"))
+            }
+            ReadRefusal::NotFound => fail(ErrorCategory::Io, "not found".to_string()),
             ReadRefusal::Permission(problem) if included_from.is_some() => {
                 fail(ErrorCategory::Permission, format!("included file {problem}"))
             }
             ReadRefusal::Permission(problem) => fail(ErrorCategory::Permission, problem.reason),
             ReadRefusal::TooLarge { size } => fail(
                 ErrorCategory::Limit,
-                format!("{what}{} is larger than {MAX_FILE_BYTES} bytes ({size} or more)", path.display()),
+                format!("{subject}is larger than {MAX_FILE_BYTES} bytes ({size} or more)"),
             ),
-            ReadRefusal::Io(detail) => fail(ErrorCategory::Io, format!("cannot read {what}{}: {detail}", path.display())),
+            ReadRefusal::Io(detail) => fail(ErrorCategory::Io, format!("{subject}cannot be read: {detail}")),
         })?;
         let text = std::str::from_utf8(&contents).map_err(|e| {
             let line = contents.get(..e.valid_up_to()).map_or(0, |valid| valid.iter().filter(|&&b| b == b'\n').count()) + 1;
