@@ -1,6 +1,8 @@
 //! ipsec.conf language: exact error texts, also/include/%default semantics, the typed model,
 //! orientation, policy groups, diff and checkconfig rendering. All in memory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use confd::conf::{self, model, Category, ConfError, MemFs, Orientation};
 use std::net::IpAddr;
 use std::path::Path;

@@ -173,6 +173,7 @@ fn split_value(s: &str) -> Result<(String, bool), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -696,7 +696,7 @@ pub fn build_conn(rc: &ResolvedConn, diags: &mut Diagnostics) -> Option<Conn> {
                     (true, false) => "left=",
                     _ => "right=",
                 };
-                let missing_host = |side: &str| rc.settings.get(side).is_none();
+                let missing_host = |side: &str| !rc.settings.contains_key(side);
                 if auto == Auto::Ignore && (missing_host("left") || missing_host("right")) {
                     // an incomplete template nobody starts: not loadable, but not an error
                     diags.warn(&rc.loc, Category::BadConn, format!("conn `{}` has no {missing}: not loaded", rc.name));

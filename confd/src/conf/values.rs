@@ -553,6 +553,7 @@ pub fn parse_proposals(v: &str) -> Result<Vec<String>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -600,7 +601,7 @@ mod tests {
     fn keys() {
         // exponent 3, 1024-bit odd modulus
         let mut raw = vec![1u8, 3, 0xc1];
-        raw.extend(std::iter::repeat(0x55).take(126));
+        raw.extend(std::iter::repeat_n(0x55, 126));
         raw.push(0x01);
         let b64 = format!("0s{}", base64::engine::general_purpose::STANDARD.encode(&raw));
         let k = parse_rsa_key(&b64);
