@@ -36,11 +36,13 @@ pub enum Category {
     PolicyGroup,
     /// A feature that is recognised but not available yet (certificates, DNS keys, ...).
     Unsupported,
+    /// The main configuration file cannot be read.
+    Io,
 }
 
 impl Category {
     /// Every category, for tables.
-    pub const ALL: [Category; 15] = [
+    pub const ALL: [Category; 16] = [
         Category::Syntax,
         Category::UnknownKeyword,
         Category::UnsupportedKeyword,
@@ -56,6 +58,7 @@ impl Category {
         Category::Orientation,
         Category::PolicyGroup,
         Category::Unsupported,
+        Category::Io,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +78,7 @@ impl Category {
             Category::Orientation => "Orientation",
             Category::PolicyGroup => "PolicyGroup",
             Category::Unsupported => "Unsupported",
+            Category::Io => "Io",
         }
     }
 }

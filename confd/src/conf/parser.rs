@@ -100,7 +100,7 @@ impl Reader<'_> {
             Ok(b) => b,
             Err(e) => {
                 let what = if top { "cannot read" } else { "cannot read include file" };
-                let cat = if top { Category::Syntax } else { Category::MissingInclude };
+                let cat = if top { Category::Io } else { Category::MissingInclude };
                 let cat = if e.kind() == std::io::ErrorKind::InvalidData { Category::Limit } else { cat };
                 let msg = e.to_string();
                 self.diags.error(from, cat, format!("{what} `{}`: {msg}", path.display()));
