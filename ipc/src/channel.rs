@@ -23,6 +23,7 @@ pub trait Channel: 'static {
 }
 
 /// Client to server.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientMsg<Req> {
     pub id: u32,
@@ -30,6 +31,7 @@ pub struct ClientMsg<Req> {
 }
 
 /// Server to client: a response to request `id`, or an unsolicited event.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMsg<Resp, Ev> {
     Response { id: u32, resp: Resp },

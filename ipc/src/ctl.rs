@@ -20,6 +20,7 @@ impl Channel for CtlChannel {
     type Event = NoEvent;
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CtlRequest {
     Ping,
@@ -28,12 +29,14 @@ pub enum CtlRequest {
 }
 
 /// What one daemon answered, or why it could not be asked.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DaemonReport {
     Ok(DaemonStatus),
     Unreachable { role: Role, reason: String },
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CtlResponse {
     Pong,

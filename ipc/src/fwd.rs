@@ -20,6 +20,7 @@ impl Channel for FwdChannel {
     type Event = NoEvent;
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FwdRequest {
     Ping,
@@ -28,6 +29,7 @@ pub enum FwdRequest {
     IkeSocket,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FwdResponse {
     Pong,

@@ -10,6 +10,7 @@ pub const MAGIC: [u8; 8] = *b"FSWANIPC";
 pub const PROTOCOL_VERSION: u16 = 1;
 
 /// Who is speaking on a connection.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum Role {
     Keyd,
@@ -55,6 +56,7 @@ impl std::fmt::Display for Role {
     }
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub magic: [u8; 8],
@@ -73,6 +75,7 @@ impl Hello {
 }
 
 /// The server's answer to a hello. A refusal says why, so a misconfigured legitimate peer can log it.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HelloReply {
     Accepted { version: u16, role: Role },

@@ -19,12 +19,14 @@ impl Channel for IkerdChannel {
     type Event = NoEvent;
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum IkerdRequest {
     Ping,
     Status,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum IkerdResponse {
     Pong,

@@ -28,3 +28,6 @@ pub use channel::Channel;
 pub use hello::Role;
 pub use paths::{DirArgs, Dirs};
 pub use wire::IpcError;
+
+#[cfg(test)]
+mod roundtrip_tests;

@@ -5,6 +5,7 @@ use crate::peer::PeerCred;
 use serde::{Deserialize, Serialize};
 
 /// The state of one outgoing channel from a daemon to a peer daemon.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkState {
     /// Never connected yet.
@@ -26,12 +27,14 @@ impl LinkState {
     }
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkReport {
     pub peer: Role,
     pub state: LinkState,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientReport {
     pub role: Role,
@@ -39,6 +42,7 @@ pub struct ClientReport {
     pub since_unix: u64,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonStatus {
     pub role: Role,

@@ -19,6 +19,7 @@ impl Channel for SupervisorChannel {
     type Event = NoEvent;
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SupervisorRequest {
     Status,
@@ -28,6 +29,7 @@ pub enum SupervisorRequest {
     Restart(Role),
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProcState {
     Starting,
@@ -37,6 +39,7 @@ pub enum ProcState {
     Stopping,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcReport {
     pub role: Role,
@@ -47,6 +50,7 @@ pub struct ProcReport {
     pub last_exit: Option<String>,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupervisorStatus {
     pub pid: u32,
@@ -56,6 +60,7 @@ pub struct SupervisorStatus {
     pub procs: Vec<ProcReport>,
 }
 
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SupervisorResponse {
     Status(SupervisorStatus),

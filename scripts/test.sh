@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# ferroswan's whole test suite, as the README states it: installs what it needs, builds, runs the unit,
+# property and end-to-end tests (root: the end-to-end tests create network namespaces), then each fuzz
+# target for a bounded time. Budget: under 45 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export FERROSWAN_CORPUS="${FERROSWAN_CORPUS:-$(cd .. && pwd)/shared/corpus}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+start=$(date +%s)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test.sh must run as root (the end-to-end tests create network namespaces)" >&2
+  exit 1
+fi
+scripts/setup-debian.sh
+
+echo "== build"
+cargo build --workspace --bins --locked
+echo "== tests (unit, property, end-to-end)"
+cargo test --workspace --locked --no-fail-fast
+
+echo "== fuzz (each target ${FUZZ_SECONDS}s)"
+(
+  cd fuzz
+  for t in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+    seeds="corpus/$t"
+    mkdir -p "$seeds"
+    RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "$seeds" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
+  done
+)
+echo "== all tests passed in $(( $(date +%s) - start )) s"
