@@ -143,7 +143,7 @@ fn gcm_apply<A: AeadInPlace + KeyInit>(
     key: &[u8],
     nonce: &[u8],
     aad: &[u8],
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
     tag: Option<&[u8]>,
 ) -> Result<Vec<u8>, DecodeError> {
     let c = A::new_from_slice(key).map_err(|_| DecodeError::Crypto("bad GCM key length"))?;
@@ -236,7 +236,7 @@ impl SkKeys {
         Ok(full.get(..self.integ.icv_len()).unwrap_or(&full).to_vec())
     }
 
-    fn gcm(&self, nonce_iv: &[u8], aad: &[u8], buf: &mut Vec<u8>, tag: Option<&[u8]>) -> Result<Vec<u8>, DecodeError> {
+    fn gcm(&self, nonce_iv: &[u8], aad: &[u8], buf: &mut [u8], tag: Option<&[u8]>) -> Result<Vec<u8>, DecodeError> {
         let split = self.sk_e.len().saturating_sub(4);
         let (key, salt) = self.sk_e.split_at(split);
         let mut nonce = Zeroizing::new([0u8; 12]);
@@ -342,12 +342,13 @@ impl SkKeys {
         let first_inner = encode_payload_chain(inner, &mut plain);
         let block = if self.encr == Encr::AesCbc { 16 } else { 1 };
         let pad = (block - (plain.len() + 1) % block) % block;
-        plain.extend(std::iter::repeat(0u8).take(pad));
+        let padded = plain.len() + pad;
+        plain.resize(padded, 0);
         plain.push(u8::try_from(pad).unwrap_or(0));
         let icv_len = self.icv_len();
         let mut data = iv.to_vec();
         data.extend_from_slice(&plain);
-        data.extend(std::iter::repeat(0u8).take(icv_len));
+        data.resize(data.len() + icv_len, 0);
         let mut payloads = outer.to_vec();
         payloads.push(Payload::new(PayloadBody::Sk(SkPayload { first_inner, data })));
         let mut raw = Message { header: header.clone(), payloads }.encode();
