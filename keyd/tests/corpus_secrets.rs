@@ -23,7 +23,12 @@ fn corpus_dir() -> PathBuf {
 fn corpus_files(subdir: &str) -> Vec<PathBuf> {
     let dir = corpus_dir().join(subdir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e} (set FERROSWAN_CORPUS)", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "corpus directory {}: {e} (set FERROSWAN_CORPUS)",
+                dir.display()
+            )
+        })
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.is_file())
         .collect();
@@ -40,17 +45,26 @@ fn load_in_memory(path: &Path) -> std::thread::Result<Result<Secrets, SecretsErr
 #[test]
 fn libreswan_secrets_corpus_loads_or_fails_clearly() {
     let files = corpus_files("libreswan-secrets");
-    assert!(files.len() > 1000, "expected the full corpus, found {} files", files.len());
+    assert!(
+        files.len() > 1000,
+        "expected the full corpus, found {} files",
+        files.len()
+    );
     let mut by_outcome: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let (mut psks, mut rsa_keys, mut exponent_3_keys, mut warnings) = (0, 0, 0, 0);
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let outcome = load_in_memory(path).unwrap_or_else(|_| panic!("parser panicked on {}", path.display()));
+        let outcome = load_in_memory(path)
+            .unwrap_or_else(|_| panic!("parser panicked on {}", path.display()));
         match outcome {
             Ok(secrets) => {
                 psks += secrets.psk_count();
                 rsa_keys += secrets.rsa_count();
-                exponent_3_keys += secrets.rsa_entries().iter().filter(|e| e.key.public_key().exponent() == [3]).count();
+                exponent_3_keys += secrets
+                    .rsa_entries()
+                    .iter()
+                    .filter(|e| e.key.public_key().exponent() == [3])
+                    .count();
                 warnings += secrets.warnings().len();
                 for warning in secrets.warnings() {
                     let text = warning.to_string();
@@ -60,7 +74,10 @@ fn libreswan_secrets_corpus_loads_or_fails_clearly() {
             }
             Err(error) => {
                 let text = error.to_string();
-                assert!(text.starts_with(&format!("{}:", error.file.display())), "{text}");
+                assert!(
+                    text.starts_with(&format!("{}:", error.file.display())),
+                    "{text}"
+                );
                 assert!(
                     matches!(
                         error.category,
@@ -73,7 +90,10 @@ fn libreswan_secrets_corpus_loads_or_fails_clearly() {
                     ),
                     "unexpected category for {text}"
                 );
-                by_outcome.entry(error.category.name().into()).or_default().push(text);
+                by_outcome
+                    .entry(error.category.name().into())
+                    .or_default()
+                    .push(text);
             }
         }
     }
@@ -93,9 +113,16 @@ fn libreswan_secrets_corpus_loads_or_fails_clearly() {
     }
 
     let ok = by_outcome.get("ok").map_or(0, Vec::len);
-    assert!(ok * 100 / files.len() >= 95, "only {ok} of {} files load", files.len());
+    assert!(
+        ok * 100 / files.len() >= 95,
+        "only {ok} of {} files load",
+        files.len()
+    );
     assert!(psks > 1000);
-    assert!(exponent_3_keys >= 1, "expected FreeS/WAN-made RSA blocks with e=3 to load");
+    assert!(
+        exponent_3_keys >= 1,
+        "expected FreeS/WAN-made RSA blocks with e=3 to load"
+    );
 }
 
 /// Specific corpus files with known outcomes.
@@ -108,7 +135,9 @@ fn corpus_files_with_known_outcomes() {
     let error = load("pluto__ikev2-23-mixed__east.secrets").unwrap_err();
     assert_eq!(error.category, ErrorCategory::Unsupported);
     assert_eq!(error.line, 2);
-    assert!(error.to_string().contains("pluto__ikev2-23-mixed__east.secrets:2: RSA private keys by reference (\"east\""));
+    assert!(error.to_string().contains(
+        "pluto__ikev2-23-mixed__east.secrets:2: RSA private keys by reference (\"east\""
+    ));
 
     // A quoted IPv6 ID and an ID glued to the colon.
     let secrets = load("pluto__ikev2-61-any-psk__west.secrets").unwrap();
@@ -128,19 +157,38 @@ fn corpus_files_with_known_outcomes() {
     // Libreswan 3 blocks hold only the public key.
     let error = load("pluto__ikev2-55-ipseckey-02__road.secrets").unwrap_err();
     assert_eq!((error.category, error.line), (ErrorCategory::RsaKey, 1));
-    assert!(error.message.starts_with("RSA key block holds only the public key"), "{error}");
+    assert!(
+        error
+            .message
+            .starts_with("RSA key block holds only the public key"),
+        "{error}"
+    );
 
     // XAUTH entries are skipped with a warning naming file:line.
     let path = dir.join("pluto__interop-ikev1-strongswan-01-xauth__west.secrets");
     let secrets = load("pluto__interop-ikev1-strongswan-01-xauth__west.secrets").unwrap();
-    let warning = secrets.warnings().iter().find(|w| w.message.contains("XAUTH")).unwrap().to_string();
-    assert!(warning.starts_with(&format!("{}:", path.display())), "{warning}");
-    assert!(warning.ends_with(": XAUTH secrets are not supported; entry skipped"), "{warning}");
+    let warning = secrets
+        .warnings()
+        .iter()
+        .find(|w| w.message.contains("XAUTH"))
+        .unwrap()
+        .to_string();
+    assert!(
+        warning.starts_with(&format!("{}:", path.display())),
+        "{warning}"
+    );
+    assert!(
+        warning.ends_with(": XAUTH secrets are not supported; entry skipped"),
+        "{warning}"
+    );
 
     // Libreswan NSS-era blocks hold a CKA_ID in the private fields: refused as inconsistent.
     let error = load("hist-5dd4a9db__baseconfigs__east__etc__ipsec.secrets").unwrap_err();
     assert_eq!(error.category, ErrorCategory::RsaKey);
-    assert!(error.message.contains("Prime1 × Prime2 is not the Modulus"), "{error}");
+    assert!(
+        error.message.contains("Prime1 × Prime2 is not the Modulus"),
+        "{error}"
+    );
 }
 
 /// Acceptance (b).
@@ -149,10 +197,21 @@ fn corpus_rsa_blocks_match_conf_rsasigkeys() {
     // Public keys from ipsec.conf lines `leftrsasigkey=0s…` / `rightrsasigkey=0s…`, by modulus.
     let mut conf_keys: HashMap<Vec<u8>, String> = HashMap::new();
     for path in corpus_files("libreswan-conf") {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for line in text.lines() {
-            let Some((_, value)) = line.split_once("rsasigkey=0s") else { continue };
-            let value = format!("0s{}", value.split_whitespace().next().unwrap_or("").trim_matches('"'));
+            let Some((_, value)) = line.split_once("rsasigkey=0s") else {
+                continue;
+            };
+            let value = format!(
+                "0s{}",
+                value
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches('"')
+            );
             if let Ok(key) = keyfmt::parse_rsasigkey(&value) {
                 conf_keys.insert(key.modulus().to_vec(), value);
             }
@@ -182,15 +241,26 @@ fn corpus_rsa_blocks_match_conf_rsasigkeys() {
                 .unwrap_or_else(|e| panic!("{}: RSA block: {e}", path.display()));
             blocks_seen += 1;
             if let Some(conf_value) = conf_keys.get(public.modulus()) {
-                assert_eq!(&public.to_rfc3110_base64(), conf_value, "{}", path.display());
+                assert_eq!(
+                    &public.to_rfc3110_base64(),
+                    conf_value,
+                    "{}",
+                    path.display()
+                );
                 assert_eq!(keyfmt::parse_rsasigkey(conf_value).unwrap(), public);
                 matches += 1;
             }
             // The `#pubkey=` comment is only a comment: report when it disagrees
             // (hist-9426cddf road.key carries a stale one; its `#IN KEY` line agrees with the Modulus).
-            if let Some(comment) = block.lines().find_map(|l| l.trim().strip_prefix("#pubkey=")) {
+            if let Some(comment) = block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("#pubkey="))
+            {
                 if public.to_rfc3110_base64() != comment {
-                    println!("note: {}: #pubkey= comment is not the block's key", path.display());
+                    println!(
+                        "note: {}: #pubkey= comment is not the block's key",
+                        path.display()
+                    );
                     stale_comments += 1;
                 }
             }
@@ -213,7 +283,10 @@ fn rsa_block_texts(text: &str) -> Vec<String> {
         match &mut current {
             None => {
                 let head: Vec<&str> = trimmed.split_whitespace().collect();
-                if head.len() >= 2 && head[head.len() - 1] == "{" && head[head.len() - 2].eq_ignore_ascii_case("RSA") {
+                if head.len() >= 2
+                    && head[head.len() - 1] == "{"
+                    && head[head.len() - 2].eq_ignore_ascii_case("RSA")
+                {
                     current = Some(String::new());
                 }
             }
@@ -235,12 +308,14 @@ fn rsa_block_texts(text: &str) -> Vec<String> {
 fn strongswan_secrets_never_panic() {
     let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
     for path in corpus_files("strongswan-ipsecsecrets") {
-        let outcome = load_in_memory(&path).unwrap_or_else(|_| panic!("parser panicked on {}", path.display()));
-        *outcomes.entry(match outcome {
-            Ok(_) => "ok",
-            Err(e) => e.category.name(),
-        })
-        .or_default() += 1;
+        let outcome = load_in_memory(&path)
+            .unwrap_or_else(|_| panic!("parser panicked on {}", path.display()));
+        *outcomes
+            .entry(match outcome {
+                Ok(_) => "ok",
+                Err(e) => e.category.name(),
+            })
+            .or_default() += 1;
     }
     println!("strongswan-ipsecsecrets: {outcomes:?}");
 }

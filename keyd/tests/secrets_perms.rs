@@ -11,11 +11,15 @@ use keyd::secrets::{check_owner_and_mode, load_secrets_file, ErrorCategory};
 fn mode_and_owner_rules_exact_text() {
     let path = Path::new("/etc/ipsec.secrets");
     assert_eq!(
-        check_owner_and_mode(path, 0, 0o100644).unwrap_err().to_string(),
+        check_owner_and_mode(path, 0, 0o100644)
+            .unwrap_err()
+            .to_string(),
         "/etc/ipsec.secrets: mode 0644 is group/world readable; must be 0600 and owned by root"
     );
     assert_eq!(
-        check_owner_and_mode(path, 0, 0o100640).unwrap_err().to_string(),
+        check_owner_and_mode(path, 0, 0o100640)
+            .unwrap_err()
+            .to_string(),
         "/etc/ipsec.secrets: mode 0640 is group/world readable; must be 0600 and owned by root"
     );
     assert_eq!(
@@ -23,7 +27,9 @@ fn mode_and_owner_rules_exact_text() {
         "/etc/ipsec.secrets: mode 0620 is group/world writable or executable; must be 0600 and owned by root"
     );
     assert_eq!(
-        check_owner_and_mode(path, 1000, 0o100600).unwrap_err().to_string(),
+        check_owner_and_mode(path, 1000, 0o100600)
+            .unwrap_err()
+            .to_string(),
         "/etc/ipsec.secrets: owned by uid 1000, not root; must be 0600 and owned by root"
     );
     assert!(check_owner_and_mode(path, 0, 0o100600).is_ok());
@@ -34,7 +40,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("ferroswan-secrets-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ferroswan-secrets-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -66,7 +73,11 @@ fn running_as_root() -> bool {
 #[test]
 fn real_files_are_checked() {
     let dir = TempDir::new("real");
-    let good = dir.write("ipsec.secrets", "@a @b : PSK \"x\"\ninclude ipsec.d/*.secrets\n", 0o600);
+    let good = dir.write(
+        "ipsec.secrets",
+        "@a @b : PSK \"x\"\ninclude ipsec.d/*.secrets\n",
+        0o600,
+    );
     fs::create_dir_all(dir.0.join("ipsec.d")).unwrap();
 
     if !running_as_root() {
@@ -87,7 +98,10 @@ fn real_files_are_checked() {
     assert_eq!(error.category, ErrorCategory::Permission);
     assert_eq!(
         error.to_string(),
-        format!("{}: mode 0644 is group/world readable; must be 0600 and owned by root", loose.display())
+        format!(
+            "{}: mode 0644 is group/world readable; must be 0600 and owned by root",
+            loose.display()
+        )
     );
 
     // Non-root owner refused.
@@ -96,7 +110,10 @@ fn real_files_are_checked() {
     let error = load_secrets_file(&foreign).unwrap_err();
     assert_eq!(
         error.to_string(),
-        format!("{}: owned by uid 1000, not root; must be 0600 and owned by root", foreign.display())
+        format!(
+            "{}: owned by uid 1000, not root; must be 0600 and owned by root",
+            foreign.display()
+        )
     );
 
     // An included file is checked too; the error points at the include line.
@@ -116,9 +133,15 @@ fn real_files_are_checked() {
     // Not a regular file.
     let error = load_secrets_file(&dir.0.join("ipsec.d")).unwrap_err();
     assert_eq!(error.category, ErrorCategory::Permission);
-    assert!(error.to_string().ends_with(": not a regular file"), "{error}");
+    assert!(
+        error.to_string().ends_with(": not a regular file"),
+        "{error}"
+    );
 
     // Missing.
     let error = load_secrets_file(&dir.0.join("absent")).unwrap_err();
-    assert_eq!(error.to_string(), format!("{}: not found", dir.0.join("absent").display()));
+    assert_eq!(
+        error.to_string(),
+        format!("{}: not found", dir.0.join("absent").display())
+    );
 }

@@ -151,7 +151,14 @@ impl RsaPrivateKey {
         }
         let [modulus, public_exponent, private_exponent, prime1, prime2, exponent1, exponent2, coefficient] =
             values;
-        let private_fields = [&private_exponent, &prime1, &prime2, &exponent1, &exponent2, &coefficient];
+        let private_fields = [
+            &private_exponent,
+            &prime1,
+            &prime2,
+            &exponent1,
+            &exponent2,
+            &coefficient,
+        ];
         if private_fields.iter().all(|v| v.is_none()) {
             return Err(BlockError::whole(
                 "RSA key block holds only the public key (Libreswan 3 and later keep the private key in \
@@ -196,7 +203,9 @@ impl RsaPrivateKey {
             *slot = Some(bytes);
         }
         let (Some(modulus), Some(exponent)) = (modulus, exponent) else {
-            return Err(BlockError::whole("RSA key block lacks Modulus or PublicExponent"));
+            return Err(BlockError::whole(
+                "RSA key block lacks Modulus or PublicExponent",
+            ));
         };
         RsaPublicKey::from_components(&exponent, &modulus)
             .map_err(|e| BlockError::whole(format!("RSA public key: {e}")))
@@ -423,7 +432,9 @@ mod tests {
             (None, "RSA key block lacks the Modulus field")
         );
         let (_, err) = parse_rsa_block("PublicExponent: 0x03\nModulus: 0x03\n").unwrap_err();
-        assert!(err.message.starts_with("RSA key block holds only the public key"));
+        assert!(err
+            .message
+            .starts_with("RSA key block holds only the public key"));
     }
 
     #[test]

@@ -141,7 +141,9 @@ mod round_trip_2048 {
         assert_eq!(key.public_key().modulus_bits(), 2048);
 
         let block = render_rsa_block(&key, "gateway", "Mon Nov 23 10:56:42 2026");
-        assert!(block.starts_with(": RSA\t{\n\t# RSA 2048 bits   gateway   Mon Nov 23 10:56:42 2026\n"));
+        assert!(
+            block.starts_with(": RSA\t{\n\t# RSA 2048 bits   gateway   Mon Nov 23 10:56:42 2026\n")
+        );
         let pubkey_line = format!("\t#pubkey={}\n", key.public_key().to_rfc3110_base64());
         assert!(block.contains(&pubkey_line));
         let parsed = parse_rsa_block(&block).unwrap();
@@ -151,7 +153,10 @@ mod round_trip_2048 {
         let text = key.public_key().to_rfc3110_base64();
         assert!(text.starts_with("0sAwEAA"), "{text}");
         assert_eq!(&parse_rsasigkey(&text).unwrap(), key.public_key());
-        assert_eq!(&parse_rsasigkey(&key.public_key().to_rfc3110_hex()).unwrap(), key.public_key());
+        assert_eq!(
+            &parse_rsasigkey(&key.public_key().to_rfc3110_hex()).unwrap(),
+            key.public_key()
+        );
         assert_eq!(
             crate::showhostkey_line("left", key.public_key()),
             format!("\tleftrsasigkey={text}")

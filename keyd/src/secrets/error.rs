@@ -53,8 +53,18 @@ pub struct SecretsError {
 }
 
 impl SecretsError {
-    pub(crate) fn new(file: &Path, line: usize, category: ErrorCategory, message: impl Into<String>) -> Self {
-        SecretsError { file: file.to_path_buf(), line, category, message: message.into() }
+    pub(crate) fn new(
+        file: &Path,
+        line: usize,
+        category: ErrorCategory,
+        message: impl Into<String>,
+    ) -> Self {
+        SecretsError {
+            file: file.to_path_buf(),
+            line,
+            category,
+            message: message.into(),
+        }
     }
 }
 

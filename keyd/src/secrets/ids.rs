@@ -76,7 +76,9 @@ impl IdSelector {
             return Ok(IdSelector::Fqdn(fqdn.to_ascii_lowercase()));
         }
         if text.starts_with('%') {
-            return Err(format!("unknown ID keyword {text:?} (only %any and %any6 are allowed here)"));
+            return Err(format!(
+                "unknown ID keyword {text:?} (only %any and %any6 are allowed here)"
+            ));
         }
         if let Some((user, domain)) = text.split_once('@') {
             if !user.is_empty() && !domain.is_empty() && !text.chars().any(char::is_control) {
@@ -97,9 +99,8 @@ impl IdSelector {
     /// Equal to `id` (no wildcard expansion: a wildcard only equals the same wildcard).
     pub fn matches_exactly(&self, id: &IdSelector) -> bool {
         match (self, id) {
-            (IdSelector::Fqdn(a), IdSelector::Fqdn(b)) | (IdSelector::UserFqdn(a), IdSelector::UserFqdn(b)) => {
-                a.eq_ignore_ascii_case(b)
-            }
+            (IdSelector::Fqdn(a), IdSelector::Fqdn(b))
+            | (IdSelector::UserFqdn(a), IdSelector::UserFqdn(b)) => a.eq_ignore_ascii_case(b),
             (a, b) => a == b,
         }
     }
@@ -142,15 +143,29 @@ mod tests {
         assert_eq!(IdSelector::parse("0.0.0.0").unwrap(), IdSelector::AnyV4);
         assert_eq!(IdSelector::parse("%any6").unwrap(), IdSelector::AnyV6);
         assert_eq!(IdSelector::parse("::").unwrap(), IdSelector::AnyV6);
-        assert_eq!(IdSelector::parse("@East.Example").unwrap(), IdSelector::Fqdn("east.example".into()));
-        assert_eq!(IdSelector::parse("u@x.org").unwrap(), IdSelector::UserFqdn("u@x.org".into()));
-        assert_eq!(IdSelector::parse("@#0a0b").unwrap(), IdSelector::KeyId(vec![10, 11]));
-        assert_eq!(IdSelector::parse_token("8::", true).unwrap(), IdSelector::Ip("8::".parse().unwrap()));
+        assert_eq!(
+            IdSelector::parse("@East.Example").unwrap(),
+            IdSelector::Fqdn("east.example".into())
+        );
+        assert_eq!(
+            IdSelector::parse("u@x.org").unwrap(),
+            IdSelector::UserFqdn("u@x.org".into())
+        );
+        assert_eq!(
+            IdSelector::parse("@#0a0b").unwrap(),
+            IdSelector::KeyId(vec![10, 11])
+        );
+        assert_eq!(
+            IdSelector::parse_token("8::", true).unwrap(),
+            IdSelector::Ip("8::".parse().unwrap())
+        );
         assert_eq!(
             IdSelector::parse_token("C=CA, CN=east", true).unwrap(),
             IdSelector::Dn("C=CA, CN=east".into())
         );
-        assert!(IdSelector::parse("east").unwrap_err().contains("host names are not looked up"));
+        assert!(IdSelector::parse("east")
+            .unwrap_err()
+            .contains("host names are not looked up"));
         assert!(IdSelector::parse("%foo").is_err());
         assert!(IdSelector::parse("@").is_err());
         assert!(IdSelector::parse("@x").unwrap().to_string() == "@x");

@@ -51,7 +51,10 @@ pub(crate) fn split_records(text: &str) -> Result<Vec<Record<'_>>, LexError> {
         }
         let starts_in_column_one = line.chars().next().is_some_and(|c| !c.is_whitespace());
         if starts_in_column_one {
-            records.push(Record { line: line_number, tokens });
+            records.push(Record {
+                line: line_number,
+                tokens,
+            });
         } else {
             match records.last_mut() {
                 Some(record) => record.tokens.extend(tokens),
@@ -73,7 +76,9 @@ fn tokenize_line(line: &str, line_number: usize) -> Result<Vec<Token<'_>>, LexEr
     let mut rest = line;
     loop {
         rest = rest.trim_start();
-        let Some(first) = rest.chars().next() else { break };
+        let Some(first) = rest.chars().next() else {
+            break;
+        };
         if first == '#' {
             break;
         }
@@ -84,15 +89,30 @@ fn tokenize_line(line: &str, line_number: usize) -> Result<Vec<Token<'_>>, LexEr
             };
             let text = after_open.get(..close).unwrap_or("");
             let after_close = after_open.get(close + 1..).unwrap_or("");
-            if after_close.chars().next().is_some_and(|c| !c.is_whitespace()) {
-                return Err((line_number, format!("unexpected text right after the closing {first}")));
+            if after_close
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace())
+            {
+                return Err((
+                    line_number,
+                    format!("unexpected text right after the closing {first}"),
+                ));
             }
-            tokens.push(Token { kind: TokenKind::Quoted, text, line: line_number });
+            tokens.push(Token {
+                kind: TokenKind::Quoted,
+                text,
+                line: line_number,
+            });
             rest = after_close;
         } else {
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let text = rest.get(..end).unwrap_or("");
-            tokens.push(Token { kind: TokenKind::Word, text, line: line_number });
+            tokens.push(Token {
+                kind: TokenKind::Word,
+                text,
+                line: line_number,
+            });
             rest = rest.get(end..).unwrap_or("");
         }
     }
@@ -121,8 +141,14 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(split_records("  @a : PSK \"x\"").unwrap_err().0, 1);
-        assert_eq!(split_records("@a : PSK \"x").unwrap_err().1, "unterminated \"quoted string");
-        assert_eq!(split_records("@a : PSK \"x\"y").unwrap_err().1, "unexpected text right after the closing \"");
+        assert_eq!(
+            split_records("@a : PSK \"x").unwrap_err().1,
+            "unterminated \"quoted string"
+        );
+        assert_eq!(
+            split_records("@a : PSK \"x\"y").unwrap_err().1,
+            "unexpected text right after the closing \""
+        );
     }
 
     #[test]

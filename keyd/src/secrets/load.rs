@@ -24,7 +24,12 @@ pub fn load_secrets_file(path: &Path) -> Result<Secrets, SecretsError> {
 
 /// Load `path` and its includes from `source`.
 pub fn load_secrets(source: &dyn SecretsSource, path: &Path) -> Result<Secrets, SecretsError> {
-    let mut loader = Loader { source, secrets: Secrets::default(), files_read: 0, stack: Vec::new() };
+    let mut loader = Loader {
+        source,
+        secrets: Secrets::default(),
+        files_read: 0,
+        stack: Vec::new(),
+    };
     loader.load_file(path, None)?;
     Ok(loader.secrets)
 }
@@ -49,21 +54,36 @@ struct Loader<'s> {
 type IncludedFrom<'p> = Option<(&'p Path, usize)>;
 
 impl Loader<'_> {
-    fn load_file(&mut self, path: &Path, included_from: IncludedFrom<'_>) -> Result<(), SecretsError> {
+    fn load_file(
+        &mut self,
+        path: &Path,
+        included_from: IncludedFrom<'_>,
+    ) -> Result<(), SecretsError> {
         // Errors about reaching a file are reported at the include line when there is one.
         let (where_file, where_line) = included_from.unwrap_or((path, 0));
-        let fail = |category: ErrorCategory, message: String| SecretsError::new(where_file, where_line, category, message);
+        let fail = |category: ErrorCategory, message: String| {
+            SecretsError::new(where_file, where_line, category, message)
+        };
         if self.stack.len() > MAX_INCLUDE_DEPTH {
             return Err(fail(
                 ErrorCategory::Include,
-                format!("includes nest deeper than {MAX_INCLUDE_DEPTH} levels at {}", path.display()),
+                format!(
+                    "includes nest deeper than {MAX_INCLUDE_DEPTH} levels at {}",
+                    path.display()
+                ),
             ));
         }
         if self.stack.iter().any(|open| open == path) {
-            return Err(fail(ErrorCategory::Include, format!("include loop: {} includes itself", path.display())));
+            return Err(fail(
+                ErrorCategory::Include,
+                format!("include loop: {} includes itself", path.display()),
+            ));
         }
         if self.files_read >= MAX_FILES {
-            return Err(fail(ErrorCategory::Limit, format!("more than {MAX_FILES} secrets files")));
+            return Err(fail(
+                ErrorCategory::Limit,
+                format!("more than {MAX_FILES} secrets files"),
+            ));
         }
         self.files_read += 1;
         // At an include line the message names the included file; for the
@@ -72,27 +92,38 @@ impl Loader<'_> {
             Some(_) => format!("included file {} ", path.display()),
             None => String::new(),
         };
-        let contents = self.source.read(path, MAX_FILE_BYTES).map_err(|refusal| match refusal {
-            ReadRefusal::NotFound if included_from.is_some() => {
-                fail(ErrorCategory::Include, format!("{subject}not found"))
-            }
-            ReadRefusal::NotFound => fail(ErrorCategory::Io, "not found".to_string()),
-            ReadRefusal::Permission(problem) if included_from.is_some() => {
-                fail(ErrorCategory::Permission, format!("included file {problem}"))
-            }
-            ReadRefusal::Permission(problem) => fail(ErrorCategory::Permission, problem.reason),
-            ReadRefusal::TooLarge { size } => fail(
-                ErrorCategory::Limit,
-                format!("{subject}is larger than {MAX_FILE_BYTES} bytes ({size} or more)"),
-            ),
-            ReadRefusal::Io(detail) => fail(ErrorCategory::Io, format!("{subject}cannot be read: {detail}")),
-        })?;
+        let contents = self
+            .source
+            .read(path, MAX_FILE_BYTES)
+            .map_err(|refusal| match refusal {
+                ReadRefusal::NotFound if included_from.is_some() => {
+                    fail(ErrorCategory::Include, format!("{subject}not found"))
+                }
+                ReadRefusal::NotFound => fail(ErrorCategory::Io, "not found".to_string()),
+                ReadRefusal::Permission(problem) if included_from.is_some() => fail(
+                    ErrorCategory::Permission,
+                    format!("included file {problem}"),
+                ),
+                ReadRefusal::Permission(problem) => fail(ErrorCategory::Permission, problem.reason),
+                ReadRefusal::TooLarge { size } => fail(
+                    ErrorCategory::Limit,
+                    format!("{subject}is larger than {MAX_FILE_BYTES} bytes ({size} or more)"),
+                ),
+                ReadRefusal::Io(detail) => fail(
+                    ErrorCategory::Io,
+                    format!("{subject}cannot be read: {detail}"),
+                ),
+            })?;
         let text = std::str::from_utf8(&contents).map_err(|e| {
-            let line = contents.get(..e.valid_up_to()).map_or(0, |valid| valid.iter().filter(|&&b| b == b'\n').count()) + 1;
+            let line = contents
+                .get(..e.valid_up_to())
+                .map_or(0, |valid| valid.iter().filter(|&&b| b == b'\n').count())
+                + 1;
             SecretsError::new(path, line, ErrorCategory::Io, "not valid UTF-8")
         })?;
-        let records = lexer::split_records(text)
-            .map_err(|(line, message)| SecretsError::new(path, line, ErrorCategory::Syntax, message))?;
+        let records = lexer::split_records(text).map_err(|(line, message)| {
+            SecretsError::new(path, line, ErrorCategory::Syntax, message)
+        })?;
 
         self.stack.push(path.to_path_buf());
         for record in &records {
@@ -107,7 +138,12 @@ impl Loader<'_> {
         Ok(())
     }
 
-    fn include(&mut self, including: &Path, line: usize, pattern: &str) -> Result<(), SecretsError> {
+    fn include(
+        &mut self,
+        including: &Path,
+        line: usize,
+        pattern: &str,
+    ) -> Result<(), SecretsError> {
         let target = match including.parent() {
             Some(dir) if !Path::new(pattern).is_absolute() => dir.join(pattern),
             _ => PathBuf::from(pattern),
@@ -116,12 +152,16 @@ impl Loader<'_> {
             return self.load_file(&target, Some((including, line)));
         }
         let Some(target_text) = target.to_str() else {
-            return Err(SecretsError::new(including, line, ErrorCategory::Include, "include pattern is not UTF-8"));
+            return Err(SecretsError::new(
+                including,
+                line,
+                ErrorCategory::Include,
+                "include pattern is not UTF-8",
+            ));
         };
-        let matches = self
-            .source
-            .glob(target_text)
-            .map_err(|message| SecretsError::new(including, line, ErrorCategory::Include, message))?;
+        let matches = self.source.glob(target_text).map_err(|message| {
+            SecretsError::new(including, line, ErrorCategory::Include, message)
+        })?;
         if matches.is_empty() {
             self.secrets.warnings.push(SecretsWarning {
                 file: including.to_path_buf(),

@@ -148,7 +148,9 @@ impl Secrets {
     pub fn lookup_psk(&self, local: &IdSelector, remote: &IdSelector) -> Option<PskMatch<'_>> {
         let mut best: Option<PskMatch<'_>> = None;
         for entry in &self.psks {
-            let Some(rank) = rank_entry(&entry.ids, local, remote) else { continue };
+            let Some(rank) = rank_entry(&entry.ids, local, remote) else {
+                continue;
+            };
             match &mut best {
                 Some(current) if rank < current.rank => {}
                 Some(current) if rank == current.rank => {
@@ -156,7 +158,13 @@ impl Secrets {
                         current.ambiguous = true;
                     }
                 }
-                _ => best = Some(PskMatch { entry, rank, ambiguous: false }),
+                _ => {
+                    best = Some(PskMatch {
+                        entry,
+                        rank,
+                        ambiguous: false,
+                    })
+                }
             }
         }
         best
@@ -164,12 +172,18 @@ impl Secrets {
 
     /// The private key whose public half is `public`.
     pub fn rsa_key_for(&self, public: &keyfmt::RsaPublicKey) -> Option<&RsaEntry> {
-        self.rsa_keys.iter().find(|entry| entry.key.public_key() == public)
+        self.rsa_keys
+            .iter()
+            .find(|entry| entry.key.public_key() == public)
     }
 }
 
 /// Rank one entry for (`local`, `remote`), or `None` if it does not apply.
-pub fn rank_entry(ids: &[IdSelector], local: &IdSelector, remote: &IdSelector) -> Option<MatchRank> {
+pub fn rank_entry(
+    ids: &[IdSelector],
+    local: &IdSelector,
+    remote: &IdSelector,
+) -> Option<MatchRank> {
     if ids.is_empty() {
         return Some(MatchRank::Default);
     }
@@ -196,7 +210,9 @@ mod tests {
     use super::*;
 
     fn ids(text: &str) -> Vec<IdSelector> {
-        text.split_whitespace().map(|t| IdSelector::parse(t).unwrap()).collect()
+        text.split_whitespace()
+            .map(|t| IdSelector::parse(t).unwrap())
+            .collect()
     }
     fn id(text: &str) -> IdSelector {
         IdSelector::parse(text).unwrap()
@@ -205,18 +221,39 @@ mod tests {
     #[test]
     fn ranks() {
         let (east, west) = (id("@east"), id("@west"));
-        assert_eq!(rank_entry(&ids("@west @east"), &east, &west), Some(MatchRank::Exact));
-        assert_eq!(rank_entry(&ids("@east %any"), &east, &west), Some(MatchRank::OneSideWildcard));
-        assert_eq!(rank_entry(&ids("%any @west"), &east, &west), Some(MatchRank::OneSideWildcard));
-        assert_eq!(rank_entry(&ids("@east"), &east, &west), Some(MatchRank::LocalOnly));
+        assert_eq!(
+            rank_entry(&ids("@west @east"), &east, &west),
+            Some(MatchRank::Exact)
+        );
+        assert_eq!(
+            rank_entry(&ids("@east %any"), &east, &west),
+            Some(MatchRank::OneSideWildcard)
+        );
+        assert_eq!(
+            rank_entry(&ids("%any @west"), &east, &west),
+            Some(MatchRank::OneSideWildcard)
+        );
+        assert_eq!(
+            rank_entry(&ids("@east"), &east, &west),
+            Some(MatchRank::LocalOnly)
+        );
         assert_eq!(rank_entry(&ids("@west"), &east, &west), None);
-        assert_eq!(rank_entry(&ids("%any %any"), &east, &west), Some(MatchRank::WildcardOnly));
+        assert_eq!(
+            rank_entry(&ids("%any %any"), &east, &west),
+            Some(MatchRank::WildcardOnly)
+        );
         assert_eq!(rank_entry(&[], &east, &west), Some(MatchRank::Default));
         assert_eq!(rank_entry(&ids("@east @road"), &east, &west), None);
-        assert_eq!(rank_entry(&ids("@east @road @west"), &east, &west), Some(MatchRank::Exact));
+        assert_eq!(
+            rank_entry(&ids("@east @road @west"), &east, &west),
+            Some(MatchRank::Exact)
+        );
         let v6 = id("2001:db8::2");
         assert_eq!(rank_entry(&ids("@east %any"), &east, &v6), None);
-        assert_eq!(rank_entry(&ids("@east %any6"), &east, &v6), Some(MatchRank::OneSideWildcard));
+        assert_eq!(
+            rank_entry(&ids("@east %any6"), &east, &v6),
+            Some(MatchRank::OneSideWildcard)
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub mod source;
 
 pub use error::{ErrorCategory, SecretsError, SecretsWarning};
 pub use ids::IdSelector;
-pub use load::{load_secrets, load_secrets_file, parse_secrets_bytes, MAX_FILE_BYTES, MAX_FILES, MAX_INCLUDE_DEPTH};
+pub use load::{
+    load_secrets, load_secrets_file, parse_secrets_bytes, MAX_FILES, MAX_FILE_BYTES,
+    MAX_INCLUDE_DEPTH,
+};
 pub use lookup::{MatchRank, Origin, Psk, PskEntry, PskMatch, RsaEntry, Secrets};
 pub use perms::{check_owner_and_mode, PermissionProblem};
 pub use source::{FileSystemSource, MemorySource, SecretsSource};

@@ -39,14 +39,27 @@ const SKIPPED_TYPES: [&str; 7] = ["XAUTH", "PIN", "PPKS", "EAP", "NTLM", "ECDSA"
 
 pub(crate) fn parse_record(file: &Path, record: &Record<'_>) -> Result<Item, SecretsError> {
     let tokens = record.tokens.as_slice();
-    let error = |line: usize, category: ErrorCategory, message: String| SecretsError::new(file, line, category, message);
+    let error = |line: usize, category: ErrorCategory, message: String| {
+        SecretsError::new(file, line, category, message)
+    };
 
     if let Some((first, rest)) = tokens.split_first() {
         if first.is_word("include") {
             return match rest {
-                [pattern] => Ok(Item::Include { pattern: pattern.text.to_string(), line: first.line }),
-                [] => Err(error(first.line, ErrorCategory::Syntax, "include needs a file name or pattern".into())),
-                _ => Err(error(first.line, ErrorCategory::Syntax, "include takes exactly one file name or pattern".into())),
+                [pattern] => Ok(Item::Include {
+                    pattern: pattern.text.to_string(),
+                    line: first.line,
+                }),
+                [] => Err(error(
+                    first.line,
+                    ErrorCategory::Syntax,
+                    "include needs a file name or pattern".into(),
+                )),
+                _ => Err(error(
+                    first.line,
+                    ErrorCategory::Syntax,
+                    "include takes exactly one file name or pattern".into(),
+                )),
             };
         }
     }
@@ -55,7 +68,9 @@ pub(crate) fn parse_record(file: &Path, record: &Record<'_>) -> Result<Item, Sec
         Some(split) => split,
         None => match tokens.split_last() {
             // Old form: IDs then a quoted PSK, without the colon.
-            Some((last, ids)) if last.kind == TokenKind::Quoted => (ids, None, tokens.get(tokens.len() - 1..).unwrap_or(&[])),
+            Some((last, ids)) if last.kind == TokenKind::Quoted => {
+                (ids, None, tokens.get(tokens.len() - 1..).unwrap_or(&[]))
+            }
             _ => {
                 return Err(error(
                     record.line,
@@ -74,33 +89,65 @@ pub(crate) fn parse_record(file: &Path, record: &Record<'_>) -> Result<Item, Sec
         );
     }
     if let Some((text, line)) = trailing_id {
-        ids.push(IdSelector::parse_token(text, false).map_err(|message| error(line, ErrorCategory::Id, message))?);
+        ids.push(
+            IdSelector::parse_token(text, false)
+                .map_err(|message| error(line, ErrorCategory::Id, message))?,
+        );
     }
-    let origin = Origin { file: file.to_path_buf(), line: record.line };
+    let origin = Origin {
+        file: file.to_path_buf(),
+        line: record.line,
+    };
 
     let Some((kind, values)) = after_separator.split_first() else {
-        return Err(error(record.line, ErrorCategory::Syntax, "missing secret after `:`".into()));
+        return Err(error(
+            record.line,
+            ErrorCategory::Syntax,
+            "missing secret after `:`".into(),
+        ));
     };
     if kind.kind == TokenKind::Quoted {
         // `ids : "secret"` and the colon-less old form: a PSK.
-        let secret = psk_value(kind).map_err(|message| error(kind.line, ErrorCategory::Psk, message))?;
+        let secret =
+            psk_value(kind).map_err(|message| error(kind.line, ErrorCategory::Psk, message))?;
         if let Some(extra) = values.first() {
-            return Err(error(extra.line, ErrorCategory::Syntax, "unexpected text after the PSK".into()));
+            return Err(error(
+                extra.line,
+                ErrorCategory::Syntax,
+                "unexpected text after the PSK".into(),
+            ));
         }
-        return Ok(Item::Psk(PskEntry { ids, secret, origin }));
+        return Ok(Item::Psk(PskEntry {
+            ids,
+            secret,
+            origin,
+        }));
     }
 
     let kind_name = kind.text.to_ascii_uppercase();
     match kind_name.as_str() {
         "PSK" => {
             let Some((value, extra)) = values.split_first() else {
-                return Err(error(kind.line, ErrorCategory::Psk, "PSK without a value".into()));
+                return Err(error(
+                    kind.line,
+                    ErrorCategory::Psk,
+                    "PSK without a value".into(),
+                ));
             };
-            let secret = psk_value(value).map_err(|message| error(value.line, ErrorCategory::Psk, message))?;
+            let secret = psk_value(value)
+                .map_err(|message| error(value.line, ErrorCategory::Psk, message))?;
             if let Some(extra) = extra.first() {
-                return Err(error(extra.line, ErrorCategory::Syntax, "unexpected text after the PSK".into()));
+                return Err(error(
+                    extra.line,
+                    ErrorCategory::Syntax,
+                    "unexpected text after the PSK".into(),
+                ));
             }
-            Ok(Item::Psk(PskEntry { ids, secret, origin }))
+            Ok(Item::Psk(PskEntry {
+                ids,
+                secret,
+                origin,
+            }))
         }
         "RSA" => {
             let key = rsa_block(file, kind, values)?;
@@ -162,10 +209,20 @@ fn psk_value(token: &Token<'_>) -> Result<Psk, String> {
     Ok(Psk::new(bytes))
 }
 
-fn rsa_block(file: &Path, kind: &Token<'_>, values: &[Token<'_>]) -> Result<keyfmt::RsaPrivateKey, SecretsError> {
-    let error = |line: usize, category: ErrorCategory, message: String| SecretsError::new(file, line, category, message);
+fn rsa_block(
+    file: &Path,
+    kind: &Token<'_>,
+    values: &[Token<'_>],
+) -> Result<keyfmt::RsaPrivateKey, SecretsError> {
+    let error = |line: usize, category: ErrorCategory, message: String| {
+        SecretsError::new(file, line, category, message)
+    };
     let Some((open, body)) = values.split_first() else {
-        return Err(error(kind.line, ErrorCategory::RsaKey, "RSA needs a `{ … }` key block".into()));
+        return Err(error(
+            kind.line,
+            ErrorCategory::RsaKey,
+            "RSA needs a `{ … }` key block".into(),
+        ));
     };
     if !open.is_word("{") {
         return Err(error(
@@ -185,7 +242,11 @@ fn rsa_block(file: &Path, kind: &Token<'_>, values: &[Token<'_>]) -> Result<keyf
     while let Some((name, rest)) = remaining.split_first() {
         if name.is_word("}") {
             if let Some(extra) = rest.first() {
-                return Err(error(extra.line, ErrorCategory::Syntax, "unexpected text after the `}` of the RSA block".into()));
+                return Err(error(
+                    extra.line,
+                    ErrorCategory::Syntax,
+                    "unexpected text after the `}` of the RSA block".into(),
+                ));
             }
             closed = true;
             break;
@@ -194,11 +255,16 @@ fn rsa_block(file: &Path, kind: &Token<'_>, values: &[Token<'_>]) -> Result<keyf
             return Err(error(
                 name.line,
                 ErrorCategory::RsaKey,
-                "expected a field name ending in `:` (such as `Modulus:`) in the RSA key block".into(),
+                "expected a field name ending in `:` (such as `Modulus:`) in the RSA key block"
+                    .into(),
             ));
         }
         let Some((value, rest)) = rest.split_first() else {
-            return Err(error(name.line, ErrorCategory::RsaKey, format!("RSA key field {} has no value", name.text)));
+            return Err(error(
+                name.line,
+                ErrorCategory::RsaKey,
+                format!("RSA key field {} has no value", name.text),
+            ));
         };
         fields.push((name.text, value.text));
         field_lines.push(name.line);
@@ -212,9 +278,13 @@ fn rsa_block(file: &Path, kind: &Token<'_>, values: &[Token<'_>]) -> Result<keyf
         ));
     }
     let key = keyfmt::RsaPrivateKey::from_fields(&fields).map_err(|e| {
-        let line = e.field_index.and_then(|i| field_lines.get(i).copied()).unwrap_or(kind.line);
+        let line = e
+            .field_index
+            .and_then(|i| field_lines.get(i).copied())
+            .unwrap_or(kind.line);
         error(line, ErrorCategory::RsaKey, e.message)
     })?;
-    key.check_consistency().map_err(|e| error(kind.line, ErrorCategory::RsaKey, e.message))?;
+    key.check_consistency()
+        .map_err(|e| error(kind.line, ErrorCategory::RsaKey, e.message))?;
     Ok(key)
 }

@@ -29,17 +29,30 @@ impl std::fmt::Display for PermissionProblem {
 /// Check an owner and a mode (as from `stat`). The error text names the
 /// file and its mode, e.g.
 /// `/etc/ipsec.secrets: mode 0644 is group/world readable; must be 0600 and owned by root`.
-pub fn check_owner_and_mode(path: &Path, owner_uid: u32, mode: u32) -> Result<(), PermissionProblem> {
+pub fn check_owner_and_mode(
+    path: &Path,
+    owner_uid: u32,
+    mode: u32,
+) -> Result<(), PermissionProblem> {
     let permissions = mode & 0o7777;
-    let problem = |reason: String| Err(PermissionProblem { path: path.to_path_buf(), reason });
+    let problem = |reason: String| {
+        Err(PermissionProblem {
+            path: path.to_path_buf(),
+            reason,
+        })
+    };
     if owner_uid != 0 {
         return problem(format!("owned by uid {owner_uid}, not root; {REQUIREMENT}"));
     }
     if permissions & 0o044 != 0 {
-        return problem(format!("mode {permissions:04o} is group/world readable; {REQUIREMENT}"));
+        return problem(format!(
+            "mode {permissions:04o} is group/world readable; {REQUIREMENT}"
+        ));
     }
     if permissions & 0o033 != 0 {
-        return problem(format!("mode {permissions:04o} is group/world writable or executable; {REQUIREMENT}"));
+        return problem(format!(
+            "mode {permissions:04o} is group/world writable or executable; {REQUIREMENT}"
+        ));
     }
     Ok(())
 }
@@ -50,7 +63,9 @@ pub enum ReadRefusal {
     NotFound,
     /// Owner, mode or file type wrong.
     Permission(PermissionProblem),
-    TooLarge { size: u64 },
+    TooLarge {
+        size: u64,
+    },
     Io(String),
 }
 
@@ -61,7 +76,9 @@ pub fn read_checked(path: &Path, max_bytes: u64) -> Result<Zeroizing<Vec<u8>>, R
         std::io::ErrorKind::NotFound => ReadRefusal::NotFound,
         _ => ReadRefusal::Io(e.to_string()),
     })?;
-    let metadata = file.metadata().map_err(|e| ReadRefusal::Io(e.to_string()))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| ReadRefusal::Io(e.to_string()))?;
     if !metadata.is_file() {
         return Err(ReadRefusal::Permission(PermissionProblem {
             path: path.to_path_buf(),
@@ -70,13 +87,18 @@ pub fn read_checked(path: &Path, max_bytes: u64) -> Result<Zeroizing<Vec<u8>>, R
     }
     check_owner_and_mode(path, metadata.uid(), metadata.mode()).map_err(ReadRefusal::Permission)?;
     if metadata.len() > max_bytes {
-        return Err(ReadRefusal::TooLarge { size: metadata.len() });
+        return Err(ReadRefusal::TooLarge {
+            size: metadata.len(),
+        });
     }
     read_bounded(file, max_bytes)
 }
 
 /// Read at most `max_bytes` from `reader` into zeroizing memory.
-pub(crate) fn read_bounded(reader: impl Read, max_bytes: u64) -> Result<Zeroizing<Vec<u8>>, ReadRefusal> {
+pub(crate) fn read_bounded(
+    reader: impl Read,
+    max_bytes: u64,
+) -> Result<Zeroizing<Vec<u8>>, ReadRefusal> {
     let mut contents = Zeroizing::new(Vec::new());
     reader
         .take(max_bytes.saturating_add(1))
@@ -100,9 +122,14 @@ mod tests {
         assert_eq!(check_owner_and_mode(path, 0, 0o100600), Ok(()));
         assert_eq!(check_owner_and_mode(path, 0, 0o400), Ok(()));
         let problem = check_owner_and_mode(path, 0, 0o640).unwrap_err();
-        assert_eq!(problem.reason, "mode 0640 is group/world readable; must be 0600 and owned by root");
         assert_eq!(
-            check_owner_and_mode(path, 0, 0o100644).unwrap_err().to_string(),
+            problem.reason,
+            "mode 0640 is group/world readable; must be 0600 and owned by root"
+        );
+        assert_eq!(
+            check_owner_and_mode(path, 0, 0o100644)
+                .unwrap_err()
+                .to_string(),
             "/etc/ipsec.secrets: mode 0644 is group/world readable; must be 0600 and owned by root"
         );
         assert_eq!(
@@ -110,7 +137,9 @@ mod tests {
             "/etc/ipsec.secrets: mode 0602 is group/world writable or executable; must be 0600 and owned by root"
         );
         assert_eq!(
-            check_owner_and_mode(path, 1000, 0o600).unwrap_err().to_string(),
+            check_owner_and_mode(path, 1000, 0o600)
+                .unwrap_err()
+                .to_string(),
             "/etc/ipsec.secrets: owned by uid 1000, not root; must be 0600 and owned by root"
         );
     }

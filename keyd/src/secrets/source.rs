@@ -10,8 +10,11 @@ use zeroize::Zeroizing;
 use super::perms::{self, ReadRefusal};
 
 /// Shell-like include globbing: `*` does not cross `/`, and does not match a leading dot.
-const GLOB_OPTIONS: MatchOptions =
-    MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+const GLOB_OPTIONS: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
 
 /// A way to read secrets files.
 pub trait SecretsSource {
@@ -32,10 +35,13 @@ impl SecretsSource for FileSystemSource {
     }
 
     fn glob(&self, pattern: &str) -> Result<Vec<PathBuf>, String> {
-        let paths = glob::glob_with(pattern, GLOB_OPTIONS).map_err(|e| format!("bad include pattern: {e}"))?;
+        let paths = glob::glob_with(pattern, GLOB_OPTIONS)
+            .map_err(|e| format!("bad include pattern: {e}"))?;
         let mut found = Vec::new();
         for entry in paths {
-            found.push(entry.map_err(|e| format!("cannot read {}: {}", e.path().display(), e.error()))?);
+            found.push(
+                entry.map_err(|e| format!("cannot read {}: {}", e.path().display(), e.error()))?,
+            );
         }
         found.sort();
         Ok(found)
@@ -50,7 +56,9 @@ pub struct MemorySource {
 
 impl std::fmt::Debug for MemorySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemorySource").field("files", &self.files.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("MemorySource")
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -60,7 +68,8 @@ impl MemorySource {
     }
 
     pub fn insert(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) {
-        self.files.insert(path.into(), Zeroizing::new(contents.into()));
+        self.files
+            .insert(path.into(), Zeroizing::new(contents.into()));
     }
 
     pub fn with(mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
@@ -76,7 +85,13 @@ impl SecretsSource for MemorySource {
     }
 
     fn glob(&self, pattern: &str) -> Result<Vec<PathBuf>, String> {
-        let pattern = glob::Pattern::new(pattern).map_err(|e| format!("bad include pattern: {e}"))?;
-        Ok(self.files.keys().filter(|path| pattern.matches_path_with(path, GLOB_OPTIONS)).cloned().collect())
+        let pattern =
+            glob::Pattern::new(pattern).map_err(|e| format!("bad include pattern: {e}"))?;
+        Ok(self
+            .files
+            .keys()
+            .filter(|path| pattern.matches_path_with(path, GLOB_OPTIONS))
+            .cloned()
+            .collect())
     }
 }
