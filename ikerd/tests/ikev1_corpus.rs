@@ -205,4 +205,11 @@ fn decrypted_chain_with_padding_and_dpd() {
     assert!(decode_payload_chain(first, &plain, false).is_err());
     let Payload::Notify(n) = &back[1] else { panic!() };
     assert_eq!(n.dpd_sequence(), Some(7));
+    // Through the message API: an INFO exchange with the E flag.
+    let m = Message {
+        header: Header { version: 0x10, exchange: ExchangeType::INFO, flags: FLAG_ENCRYPTION, message_id: 9, ..Default::default() },
+        body: Body::Encrypted { first_payload: first, ciphertext: vec![0; plain.len()] },
+    };
+    let m = Message::decode(&m.encode()).unwrap();
+    assert_eq!(m.decode_decrypted(&plain).unwrap(), payloads);
 }

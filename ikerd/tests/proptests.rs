@@ -396,3 +396,41 @@ proptest! {
         prop_assert!(keys.open(&bad).is_err());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// RFC 7383: seal as fragments, open each, reassemble (in any order).
+    #[test]
+    fn skf_fragment_roundtrip(
+        inner in proptest::collection::vec(
+            (any::<bool>(), v2_body()).prop_filter("no SK inside", |(_, b)| !matches!(b, v2::PayloadBody::Sk(_) | v2::PayloadBody::Skf(_)))
+                .prop_map(|(critical, body)| v2::Payload { critical, body }), 1..6),
+        gcm in any::<bool>(),
+        chunk in 1usize..200,
+        rot in any::<usize>(),
+    ) {
+        use v2::sk::{reassemble, Encr, Integ, SkKeys};
+        let keys = if gcm {
+            SkKeys::new(Encr::AesGcm16, Integ::None, &[3; 20], &[]).unwrap()
+        } else {
+            SkKeys::new(Encr::AesCbc, Integ::HmacSha256_128, &[3; 16], &[4; 32]).unwrap()
+        };
+        let ivlen = if gcm { 8 } else { 16 };
+        let header = v2::Header { version: 0x20, exchange: v2::ExchangeType::IKE_AUTH, flags: 8, message_id: 1, ..Default::default() };
+        let mut ctr = 0u8;
+        let frags = match keys.seal_fragments(&header, &inner, chunk, &mut || { ctr += 1; vec![ctr; ivlen] }) {
+            Ok(f) => f,
+            Err(_) => return Ok(()), // more than MAX_FRAGMENTS: refused, fine
+        };
+        let mut opened: Vec<_> = frags.iter().map(|f| keys.open(f).unwrap()).collect();
+        prop_assert!(opened.iter().all(|o| o.inner.is_none()));
+        let n = opened.len();
+        opened.rotate_left(rot % n);
+        prop_assert_eq!(reassemble(&opened).unwrap(), inner);
+        if n > 1 {
+            opened.pop();
+            prop_assert!(reassemble(&opened).is_err());
+        }
+    }
+}

@@ -335,11 +335,54 @@ impl SkKeys {
     /// payload that carries `inner`, encrypted with `iv` (16 bytes for CBC,
     /// 8 for GCM; the caller supplies a fresh random or counter IV).
     pub fn seal(&self, header: &Header, outer: &[Payload], inner: &[Payload], iv: &[u8]) -> Result<Vec<u8>, DecodeError> {
-        if iv.len() != self.iv_len() {
-            return Err(DecodeError::Crypto("IV length"));
+        let mut plain = Zeroizing::new(Vec::new());
+        let first_inner = encode_payload_chain(inner, &mut plain);
+        self.seal_container(header, outer, &plain, iv, |data| PayloadBody::Sk(SkPayload { first_inner, data }))
+    }
+
+    /// Split `inner` into RFC 7383 fragments of at most `max_chunk`
+    /// plaintext bytes each and seal every one in its own message (same
+    /// header and message ID). `next_iv` supplies one IV per fragment.
+    pub fn seal_fragments(
+        &self,
+        header: &Header,
+        inner: &[Payload],
+        max_chunk: usize,
+        next_iv: &mut dyn FnMut() -> Vec<u8>,
+    ) -> Result<Vec<Vec<u8>>, DecodeError> {
+        if max_chunk == 0 {
+            return Err(DecodeError::Crypto("fragment size 0"));
         }
         let mut plain = Zeroizing::new(Vec::new());
         let first_inner = encode_payload_chain(inner, &mut plain);
+        let chunks: Vec<&[u8]> = plain.chunks(max_chunk).collect();
+        let total = u16::try_from(chunks.len()).map_err(|_| DecodeError::TooMany { what: "fragments", limit: MAX_FRAGMENTS })?;
+        if usize::from(total) > MAX_FRAGMENTS || total == 0 {
+            return Err(DecodeError::TooMany { what: "fragments", limit: MAX_FRAGMENTS });
+        }
+        let mut out = Vec::with_capacity(chunks.len());
+        for (n, chunk) in (1u16..).zip(chunks) {
+            let first = if n == 1 { first_inner } else { PayloadType::NONE };
+            let iv = next_iv();
+            out.push(self.seal_container(header, &[], chunk, &iv, |data| {
+                PayloadBody::Skf(SkfPayload { first_inner: first, fragment_number: n, total_fragments: total, data })
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn seal_container(
+        &self,
+        header: &Header,
+        outer: &[Payload],
+        inner_plain: &[u8],
+        iv: &[u8],
+        wrap: impl FnOnce(Vec<u8>) -> PayloadBody,
+    ) -> Result<Vec<u8>, DecodeError> {
+        if iv.len() != self.iv_len() {
+            return Err(DecodeError::Crypto("IV length"));
+        }
+        let mut plain = Zeroizing::new(inner_plain.to_vec());
         let block = if self.encr == Encr::AesCbc { 16 } else { 1 };
         let pad = (block - (plain.len() + 1) % block) % block;
         let padded = plain.len() + pad;
@@ -349,25 +392,30 @@ impl SkKeys {
         let mut data = iv.to_vec();
         data.extend_from_slice(&plain);
         data.resize(data.len() + icv_len, 0);
+        // Generic header + SKF numbers must fit the 16-bit payload length.
+        if data.len() + 8 > usize::from(u16::MAX) {
+            return Err(DecodeError::Crypto("SK payload too large"));
+        }
         let mut payloads = outer.to_vec();
-        payloads.push(Payload::new(PayloadBody::Sk(SkPayload { first_inner, data })));
+        payloads.push(Payload::new(wrap(data)));
         let mut raw = Message { header: header.clone(), payloads }.encode();
         let total = raw.len();
-        let ct_start = total - icv_len - plain.len();
-        let iv_start = ct_start - iv.len();
+        let ct_end = total.checked_sub(icv_len).ok_or(DecodeError::Crypto("layout"))?;
+        let ct_start = ct_end.checked_sub(plain.len()).ok_or(DecodeError::Crypto("layout"))?;
+        let iv_start = ct_start.checked_sub(iv.len()).ok_or(DecodeError::Crypto("layout"))?;
         match self.encr {
             Encr::AesCbc => {
-                let ct = raw.get_mut(ct_start..total - icv_len).ok_or(DecodeError::Crypto("layout"))?;
+                let ct = raw.get_mut(ct_start..ct_end).ok_or(DecodeError::Crypto("layout"))?;
                 self.cbc(iv, ct, false)?;
-                let icv = self.compute_icv(raw.get(..total - icv_len).ok_or(DecodeError::Crypto("layout"))?)?;
-                raw.get_mut(total - icv_len..).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&icv);
+                let icv = self.compute_icv(raw.get(..ct_end).ok_or(DecodeError::Crypto("layout"))?)?;
+                raw.get_mut(ct_end..).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&icv);
             }
             Encr::AesGcm16 | Encr::AesGcm12 => {
                 let aad = raw.get(..iv_start).ok_or(DecodeError::Crypto("layout"))?.to_vec();
                 let mut buf = Zeroizing::new(plain.to_vec());
                 let tag = self.gcm(iv, &aad, &mut buf, None)?;
-                raw.get_mut(ct_start..total - icv_len).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&buf);
-                raw.get_mut(total - icv_len..).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&tag);
+                raw.get_mut(ct_start..ct_end).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&buf);
+                raw.get_mut(ct_end..).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&tag);
             }
         }
         Ok(raw)

@@ -328,6 +328,17 @@ impl Message {
         out
     }
 
+    /// Parse the decrypted body of an encrypted message (E flag): the
+    /// payload chain starts with the header's next-payload type and cipher
+    /// padding after the last payload is ignored. Decryption itself (IV
+    /// chaining, SKEYID_e) belongs to the caller.
+    pub fn decode_decrypted(&self, plaintext: &[u8]) -> Result<Vec<Payload>, DecodeError> {
+        match &self.body {
+            Body::Encrypted { first_payload, .. } => decode_payload_chain(*first_payload, plaintext, true),
+            Body::Plain(_) => Err(DecodeError::Chain("message is not encrypted")),
+        }
+    }
+
     /// The cleartext payloads (empty when encrypted).
     pub fn payloads(&self) -> &[Payload] {
         match &self.body {
