@@ -255,3 +255,28 @@ fn malformed_ikev2_are_errors() {
         }
     }
 }
+
+#[test]
+fn unknown_critical_payload_is_reported() {
+    let mk = |critical| Message {
+        header: Header { version: 0x20, exchange: ExchangeType::IKE_AUTH, ..Default::default() },
+        payloads: vec![
+            Payload::new(PayloadBody::Nonce(NoncePayload { data: vec![1; 16] })),
+            Payload { critical, body: PayloadBody::Unknown { ptype: PayloadType(200), data: vec![1, 2, 3] } },
+        ],
+    };
+    let m = Message::decode(&mk(true).encode()).unwrap();
+    assert_eq!(m.unsupported_critical(), Some(PayloadType(200)));
+    let m = Message::decode(&mk(false).encode()).unwrap();
+    assert_eq!(m.unsupported_critical(), None);
+    // SK must be last; a payload after it is an error.
+    let mut raw = Message {
+        header: Header { version: 0x20, exchange: ExchangeType::IKE_AUTH, ..Default::default() },
+        payloads: vec![Payload::new(PayloadBody::Sk(SkPayload { first_inner: PayloadType::IDI, data: vec![0; 40] }))],
+    }
+    .encode();
+    raw.extend_from_slice(&[0, 0, 0, 4]);
+    let n = u32::try_from(raw.len()).unwrap();
+    raw[24..28].copy_from_slice(&n.to_be_bytes());
+    assert_eq!(Message::decode(&raw).unwrap_err(), ikerd::msgs::DecodeError::Chain("SK/SKF payload is not last"));
+}

@@ -162,6 +162,20 @@ pub fn ike_datagrams(path: &Path) -> Result<Vec<IkeDatagram>, String> {
     Ok(out)
 }
 
+/// Every UDP payload to or from port 500 or 4500, unfiltered (ESP-in-UDP,
+/// keepalives, truncated fragments): for never-panic checks.
+pub fn udp_500_4500_payloads(path: &Path) -> Vec<Vec<u8>> {
+    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
+    let Ok(frames) = read_capture(&bytes) else { return Vec::new() };
+    frames
+        .iter()
+        .filter_map(|(lt, f)| {
+            let (s, d, p) = udp_of(ip_of(*lt, f)?)?;
+            [500, 4500].iter().any(|x| *x == s || *x == d).then(|| p.to_vec())
+        })
+        .collect()
+}
+
 /// Capture files of both corpus capture folders.
 pub fn capture_files() -> Vec<PathBuf> {
     let mut v = Vec::new();
