@@ -158,6 +158,8 @@ fn rsa_block_loads_and_is_indexed_by_public_key() {
     assert_eq!(entry.key.public_key().exponent(), [3]);
     let public = keyfmt::parse_rsasigkey(&entry.key.public_key().to_rfc3110_base64()).unwrap();
     assert!(secrets.rsa_key_for(&public).is_some());
+    assert!(secrets.rsa_key_for_local_id(&id("@cassidy")).is_some());
+    assert!(secrets.rsa_key_for_local_id(&id("@other")).is_none());
 
     // A generated-looking block written by our renderer loads back.
     let rendered = keyfmt::render_rsa_block(&entry.key, "cassidy", "date");

@@ -26,15 +26,25 @@
 //! numbers belong together; it performs no private-key operation.
 
 use rsa::BigUint;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::encoding::{self, strip_leading_zeros};
 use crate::error::BlockError;
 use crate::rfc3110::RsaPublicKey;
 
-/// A secret big-endian number: zeroized on drop, never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret big-endian number: zeroized on drop, never shown by `Debug`,
+/// compared in constant time (for equal lengths).
+#[derive(Clone)]
 pub struct SecretNumber(Zeroizing<Vec<u8>>);
+
+impl PartialEq for SecretNumber {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.0.as_slice().ct_eq(other.0.as_slice()))
+    }
+}
+
+impl Eq for SecretNumber {}
 
 impl SecretNumber {
     /// Take ownership of secret big-endian bytes (leading zeros are dropped).
@@ -61,7 +71,7 @@ impl std::fmt::Debug for SecretNumber {
 /// An RSA private key in the FreeS/WAN field layout (PKCS #1 naming:
 /// Prime1 = p, Prime2 = q, Exponent1 = d mod (p−1), Exponent2 = d mod (q−1),
 /// Coefficient = q⁻¹ mod p). Secret fields zeroize on drop; `Debug` shows
-/// only the public half.
+/// only the public half. Equality compares the secret fields in constant time.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RsaPrivateKey {
     public: RsaPublicKey,
@@ -239,24 +249,26 @@ impl RsaPrivateKey {
         }
         let p_minus_1 = Zeroizing::new(&*p - &one);
         let q_minus_1 = Zeroizing::new(&*q - &one);
-        if *Zeroizing::new(&*d % &*p_minus_1) != self.exponent1.to_biguint() {
+        if *Zeroizing::new(&*d % &*p_minus_1) != *Zeroizing::new(self.exponent1.to_biguint()) {
             return Err(BlockError::whole(
                 "RSA key: Exponent1 is not PrivateExponent mod (Prime1 - 1)",
             ));
         }
-        if *Zeroizing::new(&*d % &*q_minus_1) != self.exponent2.to_biguint() {
+        if *Zeroizing::new(&*d % &*q_minus_1) != *Zeroizing::new(self.exponent2.to_biguint()) {
             return Err(BlockError::whole(
                 "RSA key: Exponent2 is not PrivateExponent mod (Prime2 - 1)",
             ));
         }
-        if *Zeroizing::new((&*d * &e) % &*p_minus_1) != one
-            || *Zeroizing::new((&*d * &e) % &*q_minus_1) != one
+        let d_times_e = Zeroizing::new(&*d * &e);
+        if *Zeroizing::new(&*d_times_e % &*p_minus_1) != one
+            || *Zeroizing::new(&*d_times_e % &*q_minus_1) != one
         {
             return Err(BlockError::whole(
                 "RSA key: PrivateExponent is not the inverse of PublicExponent",
             ));
         }
-        if *Zeroizing::new((self.coefficient.to_biguint() * &*q) % &*p) != one {
+        let coefficient = Zeroizing::new(self.coefficient.to_biguint());
+        if *Zeroizing::new((&*coefficient * &*q) % &*p) != one {
             return Err(BlockError::whole(
                 "RSA key: Coefficient is not the inverse of Prime2 mod Prime1",
             ));

@@ -170,6 +170,16 @@ impl Secrets {
         best
     }
 
+    /// The RSA key to sign with as `local`: the first entry naming `local`,
+    /// else the first entry without IDs (pluto lets the local side alone
+    /// pick a private key).
+    pub fn rsa_key_for_local_id(&self, local: &IdSelector) -> Option<&RsaEntry> {
+        self.rsa_keys
+            .iter()
+            .find(|entry| entry.ids.iter().any(|s| s.matches_exactly(local)))
+            .or_else(|| self.rsa_keys.iter().find(|entry| entry.ids.is_empty()))
+    }
+
     /// The private key whose public half is `public`.
     pub fn rsa_key_for(&self, public: &keyfmt::RsaPublicKey) -> Option<&RsaEntry> {
         self.rsa_keys
