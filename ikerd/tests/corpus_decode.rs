@@ -15,14 +15,20 @@ fn corpus_never_panics_and_table() {
         eprintln!("corpus not present; skipping");
         return;
     }
-    println!("{:<62} {:>5} {:>5} {:>5}  first error", "file", "msgs", "ok", "err");
+    println!(
+        "{:<62} {:>5} {:>5} {:>5}  first error",
+        "file", "msgs", "ok", "err"
+    );
     let mut total = 0;
     let mut roundtrip_mismatch = Vec::new();
     for f in &files {
         let dgrams = match common::ike_datagrams(f) {
             Ok(d) => d,
             Err(e) => {
-                println!("{:<62} capture read error: {e}", f.file_name().unwrap().to_string_lossy());
+                println!(
+                    "{:<62} capture read error: {e}",
+                    f.file_name().unwrap().to_string_lossy()
+                );
                 continue;
             }
         };
@@ -42,7 +48,9 @@ fn corpus_never_panics_and_table() {
                 let r = std::panic::catch_unwind(|| decode_any(&fixed));
                 match r {
                     Err(_) => panic!("decoder panicked on length-fixed {f:?} frame {}", d.frame),
-                    Ok(Err(e)) if fixed_err.is_empty() && fixed != d.data => fixed_err = e.to_string(),
+                    Ok(Err(e)) if fixed_err.is_empty() && fixed != d.data => {
+                        fixed_err = e.to_string()
+                    }
                     _ => {}
                 }
             }
@@ -57,10 +65,18 @@ fn corpus_never_panics_and_table() {
             let res = rx.recv_timeout(Duration::from_secs(5));
             let el = start.elapsed();
             match res {
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("decoder hung on {f:?} frame {}", d.frame),
-                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("decoder panicked on {f:?} frame {}", d.frame),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("decoder hung on {f:?} frame {}", d.frame)
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("decoder panicked on {f:?} frame {}", d.frame)
+                }
                 Ok(Ok(m)) => {
-                    assert!(el < Duration::from_secs(1), "{f:?} frame {} took {el:?}", d.frame);
+                    assert!(
+                        el < Duration::from_secs(1),
+                        "{f:?} frame {} took {el:?}",
+                        d.frame
+                    );
                     ok += 1;
                     if m.encode() != d.data {
                         roundtrip_mismatch.push(format!("{} frame {}", f.display(), d.frame));
@@ -85,7 +101,10 @@ fn corpus_never_panics_and_table() {
             first_err
         );
         if !fixed_err.is_empty() {
-            println!("{:<62} {:>5} {:>5} {:>5}  (length field fixed) {}", "", "", "", "", fixed_err);
+            println!(
+                "{:<62} {:>5} {:>5} {:>5}  (length field fixed) {}",
+                "", "", "", "", fixed_err
+            );
         }
     }
     println!("total IKE datagrams: {total}");
@@ -101,5 +120,8 @@ fn corpus_never_panics_and_table() {
     println!("all UDP 500/4500 payloads fed raw: {others}");
     println!("round-trip mismatches: {roundtrip_mismatch:?}");
     assert!(total > 50, "too few IKE datagrams found: {total}");
-    assert!(roundtrip_mismatch.is_empty(), "encode(decode(x)) != x for {roundtrip_mismatch:?}");
+    assert!(
+        roundtrip_mismatch.is_empty(),
+        "encode(decode(x)) != x for {roundtrip_mismatch:?}"
+    );
 }

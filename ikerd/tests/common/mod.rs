@@ -1,5 +1,10 @@
 //! Tiny pcap / pcapng reader and UDP extraction for the corpus tests.
-#![allow(dead_code, clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::path::{Path, PathBuf};
 
@@ -18,11 +23,19 @@ pub struct IkeDatagram {
 
 fn rd16(b: &[u8], le: bool) -> u16 {
     let a = [b[0], b[1]];
-    if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) }
+    if le {
+        u16::from_le_bytes(a)
+    } else {
+        u16::from_be_bytes(a)
+    }
 }
 fn rd32(b: &[u8], le: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
-    if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+    if le {
+        u32::from_le_bytes(a)
+    } else {
+        u32::from_be_bytes(a)
+    }
 }
 
 /// (linktype, frame bytes) for every packet of a pcap or pcapng file.
@@ -79,7 +92,10 @@ fn read_pcapng(b: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, String> {
                 let ifid = rd32(body, le) as usize;
                 let cap = rd32(&body[12..], le) as usize;
                 if 20 + cap <= body.len() {
-                    out.push((links.get(ifid).copied().unwrap_or(1), body[20..20 + cap].to_vec()));
+                    out.push((
+                        links.get(ifid).copied().unwrap_or(1),
+                        body[20..20 + cap].to_vec(),
+                    ));
                 }
             }
             3 if body.len() >= 4 => {
@@ -102,7 +118,11 @@ fn ip_of(linktype: u32, f: &[u8]) -> Option<&[u8]> {
                 et = u16::from_be_bytes([*f.get(off + 2)?, *f.get(off + 3)?]);
                 off += 4;
             }
-            if et == 0x0800 || et == 0x86dd { f.get(off..) } else { None }
+            if et == 0x0800 || et == 0x86dd {
+                f.get(off..)
+            } else {
+                None
+            }
         }
         113 => f.get(16..),
         276 => f.get(20..),
@@ -124,7 +144,11 @@ fn udp_of(ip: &[u8]) -> Option<(u16, u16, &[u8])> {
                 return None;
             }
             let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
-            let end = if total >= ihl && total <= ip.len() { total } else { ip.len() };
+            let end = if total >= ihl && total <= ip.len() {
+                total
+            } else {
+                ip.len()
+            };
             (*ip.get(9)?, ip.get(ihl..end)?)
         }
         6 => {
@@ -140,7 +164,11 @@ fn udp_of(ip: &[u8]) -> Option<(u16, u16, &[u8])> {
     let sport = u16::from_be_bytes([l4[0], l4[1]]);
     let dport = u16::from_be_bytes([l4[2], l4[3]]);
     let ulen = usize::from(u16::from_be_bytes([l4[4], l4[5]]));
-    let end = if ulen >= 8 && ulen <= l4.len() { ulen } else { l4.len() };
+    let end = if ulen >= 8 && ulen <= l4.len() {
+        ulen
+    } else {
+        l4.len()
+    };
     Some((sport, dport, &l4[8..end]))
 }
 
@@ -149,13 +177,27 @@ pub fn ike_datagrams(path: &Path) -> Result<Vec<IkeDatagram>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (i, (lt, frame)) in read_capture(&bytes)?.into_iter().enumerate() {
-        let Some(ip) = ip_of(lt, &frame) else { continue };
-        let Some((sport, dport, p)) = udp_of(ip) else { continue };
+        let Some(ip) = ip_of(lt, &frame) else {
+            continue;
+        };
+        let Some((sport, dport, p)) = udp_of(ip) else {
+            continue;
+        };
         if sport == 500 || dport == 500 {
-            out.push(IkeDatagram { frame: i, sport, dport, data: p.to_vec() });
+            out.push(IkeDatagram {
+                frame: i,
+                sport,
+                dport,
+                data: p.to_vec(),
+            });
         } else if sport == 4500 || dport == 4500 {
             if let Some(m) = ikerd::msgs::strip_non_esp_marker(p) {
-                out.push(IkeDatagram { frame: i, sport, dport, data: m.to_vec() });
+                out.push(IkeDatagram {
+                    frame: i,
+                    sport,
+                    dport,
+                    data: m.to_vec(),
+                });
             }
         }
     }
@@ -165,13 +207,20 @@ pub fn ike_datagrams(path: &Path) -> Result<Vec<IkeDatagram>, String> {
 /// Every UDP payload to or from port 500 or 4500, unfiltered (ESP-in-UDP,
 /// keepalives, truncated fragments): for never-panic checks.
 pub fn udp_500_4500_payloads(path: &Path) -> Vec<Vec<u8>> {
-    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
-    let Ok(frames) = read_capture(&bytes) else { return Vec::new() };
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let Ok(frames) = read_capture(&bytes) else {
+        return Vec::new();
+    };
     frames
         .iter()
         .filter_map(|(lt, f)| {
             let (s, d, p) = udp_of(ip_of(*lt, f)?)?;
-            [500, 4500].iter().any(|x| *x == s || *x == d).then(|| p.to_vec())
+            [500, 4500]
+                .iter()
+                .any(|x| *x == s || *x == d)
+                .then(|| p.to_vec())
         })
         .collect()
 }
@@ -180,7 +229,9 @@ pub fn udp_500_4500_payloads(path: &Path) -> Vec<Vec<u8>> {
 pub fn capture_files() -> Vec<PathBuf> {
     let mut v = Vec::new();
     for d in ["tcpdump-captures", "other-captures"] {
-        let Ok(rd) = std::fs::read_dir(Path::new(CORPUS).join(d)) else { continue };
+        let Ok(rd) = std::fs::read_dir(Path::new(CORPUS).join(d)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let n = p.to_string_lossy().to_string();
@@ -199,5 +250,7 @@ pub fn corpus_file(rel: &str) -> PathBuf {
 
 pub fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim().trim_start_matches("0x");
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }

@@ -28,12 +28,18 @@ impl AuthPayload {
     /// Split RFC 7427 authentication data (method 14).
     pub fn digital_signature(&self) -> Result<DigitalSignature<'_>, DecodeError> {
         if self.method != AuthMethod::DIGITAL_SIGNATURE {
-            return Err(DecodeError::Invalid { what: "auth method for digital signature", value: u64::from(self.method.0) });
+            return Err(DecodeError::Invalid {
+                what: "auth method for digital signature",
+                value: u64::from(self.method.0),
+            });
         }
         let mut r = Reader::new(&self.data);
         let n = usize::from(r.u8("ASN.1 length")?);
         let algorithm = r.take(n, "AlgorithmIdentifier")?;
-        Ok(DigitalSignature { algorithm, signature: r.rest() })
+        Ok(DigitalSignature {
+            algorithm,
+            signature: r.rest(),
+        })
     }
 
     /// Build an RFC 7427 AUTH payload.
@@ -43,7 +49,10 @@ impl AuthPayload {
         data.push(n);
         data.extend_from_slice(algorithm);
         data.extend_from_slice(signature);
-        Some(AuthPayload { method: AuthMethod::DIGITAL_SIGNATURE, data })
+        Some(AuthPayload {
+            method: AuthMethod::DIGITAL_SIGNATURE,
+            data,
+        })
     }
 }
 
@@ -55,6 +64,9 @@ impl Codec for AuthPayload {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let method = AuthMethod(r.u8("auth method")?);
         let _reserved = r.take(3, "auth reserved")?;
-        Ok(AuthPayload { method, data: r.rest().to_vec() })
+        Ok(AuthPayload {
+            method,
+            data: r.rest().to_vec(),
+        })
     }
 }

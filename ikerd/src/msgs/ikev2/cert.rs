@@ -20,6 +20,9 @@ impl Codec for CertPayload {
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let encoding = CertEncoding(r.u8("cert encoding")?);
-        Ok(CertPayload { encoding, data: r.rest().to_vec() })
+        Ok(CertPayload {
+            encoding,
+            data: r.rest().to_vec(),
+        })
     }
 }

@@ -38,16 +38,28 @@ impl Codec for CpPayload {
         let mut attributes = Vec::new();
         while !r.is_empty() {
             if attributes.len() >= MAX_ATTRIBUTES {
-                return Err(DecodeError::TooMany { what: "CP attributes", limit: MAX_ATTRIBUTES });
+                return Err(DecodeError::TooMany {
+                    what: "CP attributes",
+                    limit: MAX_ATTRIBUTES,
+                });
             }
             let t = r.u16("CP attribute type")?;
             if t & 0x8000 != 0 {
-                return Err(DecodeError::Invalid { what: "CP attribute R bit", value: u64::from(t) });
+                return Err(DecodeError::Invalid {
+                    what: "CP attribute R bit",
+                    value: u64::from(t),
+                });
             }
             let n = usize::from(r.u16("CP attribute length")?);
             let value = r.take(n, "CP attribute value")?.to_vec();
-            attributes.push(CfgAttribute { ty: CfgAttr(t), value });
+            attributes.push(CfgAttribute {
+                ty: CfgAttr(t),
+                value,
+            });
         }
-        Ok(CpPayload { cfg_type, attributes })
+        Ok(CpPayload {
+            cfg_type,
+            attributes,
+        })
     }
 }

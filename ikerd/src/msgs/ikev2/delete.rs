@@ -29,16 +29,27 @@ impl Codec for DeletePayload {
         let spi_size = r.u8("delete spi size")?;
         let n = usize::from(r.u16("delete count")?);
         if n > MAX_SPIS {
-            return Err(DecodeError::TooMany { what: "delete SPIs", limit: MAX_SPIS });
+            return Err(DecodeError::TooMany {
+                what: "delete SPIs",
+                limit: MAX_SPIS,
+            });
         }
         let need = n * usize::from(spi_size);
         if need != r.left() {
-            return Err(DecodeError::CountMismatch { what: "delete SPI bytes", declared: need, found: r.left() });
+            return Err(DecodeError::CountMismatch {
+                what: "delete SPI bytes",
+                declared: need,
+                found: r.left(),
+            });
         }
         let mut spis = Vec::with_capacity(n);
         for _ in 0..n {
             spis.push(r.take(usize::from(spi_size), "delete spi")?.to_vec());
         }
-        Ok(DeletePayload { protocol, spi_size, spis })
+        Ok(DeletePayload {
+            protocol,
+            spi_size,
+            spis,
+        })
     }
 }

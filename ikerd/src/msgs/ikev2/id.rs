@@ -20,10 +20,13 @@ impl IdPayload {
     /// RFC822_ADDR maps to [`Identity::UserFqdn`]).
     pub fn identity(&self) -> Result<Identity, DecodeError> {
         match self.id_type {
-            IdType::IPV4_ADDR | IdType::FQDN | IdType::RFC822_ADDR | IdType::IPV6_ADDR
-            | IdType::DER_ASN1_DN | IdType::DER_ASN1_GN | IdType::KEY_ID => {
-                parse_identity(V1IdType(self.id_type.0), &self.data)
-            }
+            IdType::IPV4_ADDR
+            | IdType::FQDN
+            | IdType::RFC822_ADDR
+            | IdType::IPV6_ADDR
+            | IdType::DER_ASN1_DN
+            | IdType::DER_ASN1_GN
+            | IdType::KEY_ID => parse_identity(V1IdType(self.id_type.0), &self.data),
             _ => Ok(Identity::Other(V1IdType(self.id_type.0), self.data.clone())),
         }
     }
@@ -37,7 +40,10 @@ impl Codec for IdPayload {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let id_type = IdType(r.u8("ID type")?);
         let _reserved = r.take(3, "ID reserved")?;
-        let p = IdPayload { id_type, data: r.rest().to_vec() };
+        let p = IdPayload {
+            id_type,
+            data: r.rest().to_vec(),
+        };
         p.identity()?;
         Ok(p)
     }

@@ -22,6 +22,9 @@ impl Codec for KePayload {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let group = DhGroup(r.u16("KE group")?);
         let _reserved = r.u16("KE reserved")?;
-        Ok(KePayload { group, data: r.rest().to_vec() })
+        Ok(KePayload {
+            group,
+            data: r.rest().to_vec(),
+        })
     }
 }

@@ -37,7 +37,9 @@ pub use sk::{SkPayload, SkfPayload};
 pub use ts::{TrafficSelector, TsPayload};
 pub use vendor::VendorPayload;
 
-use super::codec::{patch_u16_len, patch_u32_len, placeholder_u16, put_u32, Codec, DecodeError, MAX_PAYLOADS};
+use super::codec::{
+    patch_u16_len, patch_u32_len, placeholder_u16, put_u32, Codec, DecodeError, MAX_PAYLOADS,
+};
 use super::reader::Reader;
 
 /// Critical bit in the generic payload header.
@@ -102,7 +104,10 @@ pub struct Payload {
 impl Payload {
     /// A payload with the critical bit clear.
     pub fn new(body: PayloadBody) -> Self {
-        Payload { critical: false, body }
+        Payload {
+            critical: false,
+            body,
+        }
     }
 
     /// Unknown payload with the critical bit set: the state machine must
@@ -160,7 +165,11 @@ impl Payload {
 
     /// Decode a body of type `ptype`. `next` is the generic header's next
     /// payload field (for SK/SKF: the first inner payload type).
-    fn decode_body(ptype: PayloadType, next: PayloadType, body: &[u8]) -> Result<PayloadBody, DecodeError> {
+    fn decode_body(
+        ptype: PayloadType,
+        next: PayloadType,
+        body: &[u8],
+    ) -> Result<PayloadBody, DecodeError> {
         Ok(match ptype {
             PayloadType::SA => PayloadBody::Sa(SaPayload::read_bytes(body)?),
             PayloadType::KE => PayloadBody::Ke(KePayload::read_bytes(body)?),
@@ -175,12 +184,18 @@ impl Payload {
             PayloadType::VENDOR => PayloadBody::Vendor(VendorPayload::read_bytes(body)?),
             PayloadType::TSI => PayloadBody::TsI(TsPayload::read_bytes(body)?),
             PayloadType::TSR => PayloadBody::TsR(TsPayload::read_bytes(body)?),
-            PayloadType::SK => PayloadBody::Sk(SkPayload { first_inner: next, data: body.to_vec() }),
+            PayloadType::SK => PayloadBody::Sk(SkPayload {
+                first_inner: next,
+                data: body.to_vec(),
+            }),
             PayloadType::SKF => PayloadBody::Skf(SkfPayload::read_with_next(next, body)?),
             PayloadType::CP => PayloadBody::Cp(CpPayload::read_bytes(body)?),
             PayloadType::EAP => PayloadBody::Eap(EapPayload::read_bytes(body)?),
             PayloadType::NONE => return Err(DecodeError::Chain("payload of type NONE")),
-            other => PayloadBody::Unknown { ptype: other, data: body.to_vec() },
+            other => PayloadBody::Unknown {
+                ptype: other,
+                data: body.to_vec(),
+            },
         })
     }
 }
@@ -190,13 +205,20 @@ impl Payload {
 /// `allow_sk` is false for decrypted inner chains (SK inside SK is an
 /// error). Lengths are checked against what remains, the count is bounded
 /// by [`MAX_PAYLOADS`], and every step consumes at least 4 bytes.
-pub fn decode_payload_chain(first: PayloadType, bytes: &[u8], allow_sk: bool) -> Result<Vec<Payload>, DecodeError> {
+pub fn decode_payload_chain(
+    first: PayloadType,
+    bytes: &[u8],
+    allow_sk: bool,
+) -> Result<Vec<Payload>, DecodeError> {
     let mut r = Reader::new(bytes);
     let mut next = first;
     let mut out = Vec::new();
     while next != PayloadType::NONE {
         if out.len() >= MAX_PAYLOADS {
-            return Err(DecodeError::TooMany { what: "payloads", limit: MAX_PAYLOADS });
+            return Err(DecodeError::TooMany {
+                what: "payloads",
+                limit: MAX_PAYLOADS,
+            });
         }
         if r.is_empty() {
             return Err(DecodeError::Chain("next payload set but message ends"));
@@ -205,15 +227,23 @@ pub fn decode_payload_chain(first: PayloadType, bytes: &[u8], allow_sk: bool) ->
         let flags = r.u8("payload flags")?;
         let len = usize::from(r.u16("payload length")?);
         if len < 4 {
-            return Err(DecodeError::BadLength { what: "generic payload header", len });
+            return Err(DecodeError::BadLength {
+                what: "generic payload header",
+                len,
+            });
         }
         let body = r.take(len - 4, "payload body")?;
         let is_sk = next == PayloadType::SK || next == PayloadType::SKF;
         if is_sk && !allow_sk {
-            return Err(DecodeError::Chain("encrypted payload inside encrypted payload"));
+            return Err(DecodeError::Chain(
+                "encrypted payload inside encrypted payload",
+            ));
         }
         let body = Payload::decode_body(next, np, body)?;
-        out.push(Payload { critical: flags & CRITICAL != 0, body });
+        out.push(Payload {
+            critical: flags & CRITICAL != 0,
+            body,
+        });
         if is_sk {
             if !r.is_empty() {
                 return Err(DecodeError::Chain("SK/SKF payload is not last"));
@@ -242,7 +272,9 @@ pub fn encode_payload_chain(payloads: &[Payload], out: &mut Vec<u8>) -> PayloadT
         p.encode_body(out);
         patch_u16_len(out, at, start);
     }
-    payloads.first().map_or(PayloadType::NONE, |p| p.payload_type())
+    payloads
+        .first()
+        .map_or(PayloadType::NONE, |p| p.payload_type())
 }
 
 /// An IKEv2 message.
@@ -270,12 +302,25 @@ impl Message {
         let message_id = r.u32("message id")?;
         let length = usize::try_from(r.u32("length")?).unwrap_or(usize::MAX);
         if length < HEADER_LEN {
-            return Err(DecodeError::BadLength { what: "IKE header length", len: length });
+            return Err(DecodeError::BadLength {
+                what: "IKE header length",
+                len: length,
+            });
         }
         let body = r.take(length - HEADER_LEN, "IKE message")?;
         r.expect_empty("IKE message")?;
         let payloads = decode_payload_chain(np, body, true)?;
-        Ok(Message { header: Header { spi_i, spi_r, version, exchange, flags, message_id }, payloads })
+        Ok(Message {
+            header: Header {
+                spi_i,
+                spi_r,
+                version,
+                exchange,
+                flags,
+                message_id,
+            },
+            payloads,
+        })
     }
 
     /// Encode to wire bytes.
@@ -300,7 +345,9 @@ impl Message {
 
     /// The SK or SKF payload, if the message has one.
     pub fn encrypted(&self) -> Option<&Payload> {
-        self.payloads.last().filter(|p| matches!(p.body, PayloadBody::Sk(_) | PayloadBody::Skf(_)))
+        self.payloads
+            .last()
+            .filter(|p| matches!(p.body, PayloadBody::Sk(_) | PayloadBody::Skf(_)))
     }
 
     /// First unknown payload with the critical bit set.

@@ -37,6 +37,11 @@ impl Codec for NotifyPayload {
         let spi_size = usize::from(r.u8("notify spi size")?);
         let notify_type = NotifyType(r.u16("notify type")?);
         let spi = r.take(spi_size, "notify spi")?.to_vec();
-        Ok(NotifyPayload { protocol, notify_type, spi, data: r.rest().to_vec() })
+        Ok(NotifyPayload {
+            protocol,
+            notify_type,
+            spi,
+            data: r.rest().to_vec(),
+        })
     }
 }

@@ -21,9 +21,10 @@ pub struct Transform {
 impl Transform {
     /// Value of the KEY_LENGTH attribute, if any.
     pub fn key_length(&self) -> Option<u16> {
-        self.attributes.iter().find(|a| a.ty == TransformAttr::KEY_LENGTH.0).and_then(|a| {
-            a.as_u64().and_then(|v| u16::try_from(v).ok())
-        })
+        self.attributes
+            .iter()
+            .find(|a| a.ty == TransformAttr::KEY_LENGTH.0)
+            .and_then(|a| a.as_u64().and_then(|v| u16::try_from(v).ok()))
     }
 
     fn encode_with_next(&self, out: &mut Vec<u8>, last: bool) {
@@ -45,7 +46,10 @@ impl Transform {
         let _reserved = r.u8("transform reserved")?;
         let len = usize::from(r.u16("transform length")?);
         if len < 8 {
-            return Err(DecodeError::BadLength { what: "v2 transform", len });
+            return Err(DecodeError::BadLength {
+                what: "v2 transform",
+                len,
+            });
         }
         let mut b = r.sub(len - 4, "v2 transform")?;
         let ty = TransformType(b.u8("transform type")?);
@@ -97,7 +101,10 @@ impl Proposal {
         let _reserved = r.u8("proposal reserved")?;
         let len = usize::from(r.u16("proposal length")?);
         if len < 8 {
-            return Err(DecodeError::BadLength { what: "v2 proposal", len });
+            return Err(DecodeError::BadLength {
+                what: "v2 proposal",
+                len,
+            });
         }
         let mut b = r.sub(len - 4, "v2 proposal")?;
         let number = b.u8("proposal number")?;
@@ -110,12 +117,23 @@ impl Proposal {
             let (t, tnext) = Transform::read_with_next(&mut b)?;
             let want = if i + 1 == count { 0 } else { 3 };
             if tnext != want {
-                return Err(DecodeError::Invalid { what: "transform last/more", value: u64::from(tnext) });
+                return Err(DecodeError::Invalid {
+                    what: "transform last/more",
+                    value: u64::from(tnext),
+                });
             }
             transforms.push(t);
         }
         b.expect_empty("v2 proposal transforms")?;
-        Ok((Proposal { number, protocol, spi, transforms }, next))
+        Ok((
+            Proposal {
+                number,
+                protocol,
+                spi,
+                transforms,
+            },
+            next,
+        ))
     }
 }
 
@@ -138,14 +156,22 @@ impl Codec for SaPayload {
         let mut proposals = Vec::new();
         loop {
             if proposals.len() >= MAX_PROPOSALS {
-                return Err(DecodeError::TooMany { what: "proposals", limit: MAX_PROPOSALS });
+                return Err(DecodeError::TooMany {
+                    what: "proposals",
+                    limit: MAX_PROPOSALS,
+                });
             }
             let (p, next) = Proposal::read_with_next(r)?;
             proposals.push(p);
             match next {
                 0 => break,
                 2 => {}
-                v => return Err(DecodeError::Invalid { what: "proposal last/more", value: u64::from(v) }),
+                v => {
+                    return Err(DecodeError::Invalid {
+                        what: "proposal last/more",
+                        value: u64::from(v),
+                    })
+                }
             }
         }
         r.expect_empty("v2 SA payload")?;

@@ -44,12 +44,23 @@ impl SkfPayload {
         let fragment_number = r.u16("SKF fragment number")?;
         let total_fragments = r.u16("SKF total fragments")?;
         if fragment_number == 0 || fragment_number > total_fragments {
-            return Err(DecodeError::Invalid { what: "SKF fragment number", value: u64::from(fragment_number) });
+            return Err(DecodeError::Invalid {
+                what: "SKF fragment number",
+                value: u64::from(fragment_number),
+            });
         }
         if usize::from(total_fragments) > MAX_FRAGMENTS {
-            return Err(DecodeError::TooMany { what: "fragments", limit: MAX_FRAGMENTS });
+            return Err(DecodeError::TooMany {
+                what: "fragments",
+                limit: MAX_FRAGMENTS,
+            });
         }
-        Ok(SkfPayload { first_inner: next, fragment_number, total_fragments, data: r.rest().to_vec() })
+        Ok(SkfPayload {
+            first_inner: next,
+            fragment_number,
+            total_fragments,
+            data: r.rest().to_vec(),
+        })
     }
 
     pub(super) fn encode(&self, out: &mut Vec<u8>) {
@@ -111,7 +122,10 @@ pub struct SkKeys {
 
 impl std::fmt::Debug for SkKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SkKeys").field("encr", &self.encr).field("integ", &self.integ).finish_non_exhaustive()
+        f.debug_struct("SkKeys")
+            .field("encr", &self.encr)
+            .field("integ", &self.integ)
+            .finish_non_exhaustive()
     }
 }
 
@@ -134,7 +148,8 @@ type HmacSha384 = Hmac<sha2::Sha384>;
 type HmacSha512 = Hmac<sha2::Sha512>;
 
 fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let mut m = <M as Mac>::new_from_slice(key).map_err(|_| DecodeError::Crypto("bad integrity key"))?;
+    let mut m =
+        <M as Mac>::new_from_slice(key).map_err(|_| DecodeError::Crypto("bad integrity key"))?;
     m.update(data);
     Ok(m.finalize().into_bytes().to_vec())
 }
@@ -157,13 +172,17 @@ fn gcm_apply<A: AeadInPlace + KeyInit>(
             Ok(Vec::new())
         }
         None => {
-            let tag = c.encrypt_in_place_detached(&nonce, aad, buf).map_err(|_| DecodeError::Crypto("GCM encrypt"))?;
+            let tag = c
+                .encrypt_in_place_detached(&nonce, aad, buf)
+                .map_err(|_| DecodeError::Crypto("GCM encrypt"))?;
             Ok(tag.to_vec())
         }
     }
 }
 
-fn aead_nonce<A: AeadInPlace>(n: &aes_gcm::Nonce<U12>) -> Result<aes_gcm::aead::Nonce<A>, DecodeError> {
+fn aead_nonce<A: AeadInPlace>(
+    n: &aes_gcm::Nonce<U12>,
+) -> Result<aes_gcm::aead::Nonce<A>, DecodeError> {
     if n.len() != <A as aes_gcm::aead::AeadCore>::NonceSize::USIZE {
         return Err(DecodeError::Crypto("nonce size"));
     }
@@ -204,7 +223,12 @@ impl SkKeys {
         if !matches!(klen, 16 | 24 | 32) {
             return Err(DecodeError::Crypto("bad encryption key length"));
         }
-        Ok(SkKeys { encr, integ, sk_e: sk_e.to_vec(), sk_a: sk_a.to_vec() })
+        Ok(SkKeys {
+            encr,
+            integ,
+            sk_e: sk_e.to_vec(),
+            sk_a: sk_a.to_vec(),
+        })
     }
 
     fn iv_len(&self) -> usize {
@@ -236,12 +260,24 @@ impl SkKeys {
         Ok(full.get(..self.integ.icv_len()).unwrap_or(&full).to_vec())
     }
 
-    fn gcm(&self, nonce_iv: &[u8], aad: &[u8], buf: &mut [u8], tag: Option<&[u8]>) -> Result<Vec<u8>, DecodeError> {
+    fn gcm(
+        &self,
+        nonce_iv: &[u8],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: Option<&[u8]>,
+    ) -> Result<Vec<u8>, DecodeError> {
         let split = self.sk_e.len().saturating_sub(4);
         let (key, salt) = self.sk_e.split_at(split);
         let mut nonce = Zeroizing::new([0u8; 12]);
-        nonce.get_mut(..4).ok_or(DecodeError::Crypto("salt"))?.copy_from_slice(salt);
-        nonce.get_mut(4..).ok_or(DecodeError::Crypto("iv"))?.copy_from_slice(nonce_iv);
+        nonce
+            .get_mut(..4)
+            .ok_or(DecodeError::Crypto("salt"))?
+            .copy_from_slice(salt);
+        nonce
+            .get_mut(4..)
+            .ok_or(DecodeError::Crypto("iv"))?
+            .copy_from_slice(nonce_iv);
         let n: &[u8] = &nonce[..];
         match (key.len(), self.encr) {
             (16, Encr::AesGcm16) => gcm_apply::<Gcm<aes::Aes128, U16>>(key, n, aad, buf, tag),
@@ -300,10 +336,16 @@ impl SkKeys {
             _ => return Err(DecodeError::Chain("no SK/SKF payload")),
         };
         // The SK/SKF data are the last bytes of the message.
-        let iv_start = raw.len().checked_sub(data.len()).ok_or(DecodeError::Crypto("layout"))?;
+        let iv_start = raw
+            .len()
+            .checked_sub(data.len())
+            .ok_or(DecodeError::Crypto("layout"))?;
         let (iv_len, icv_len) = (self.iv_len(), self.icv_len());
         if data.len() < iv_len + icv_len + 1 {
-            return Err(DecodeError::BadLength { what: "SK data", len: data.len() });
+            return Err(DecodeError::BadLength {
+                what: "SK data",
+                len: data.len(),
+            });
         }
         let (iv, rest) = data.split_at(iv_len);
         let (ct, icv) = rest.split_at(rest.len() - icv_len);
@@ -311,7 +353,9 @@ impl SkKeys {
         match self.encr {
             Encr::AesCbc => {
                 if verify {
-                    let signed = raw.get(..raw.len() - icv_len).ok_or(DecodeError::Crypto("layout"))?;
+                    let signed = raw
+                        .get(..raw.len() - icv_len)
+                        .ok_or(DecodeError::Crypto("layout"))?;
                     let want = self.compute_icv(signed)?;
                     if !bool::from(want.ct_eq(icv)) {
                         return Err(DecodeError::Crypto("ICV mismatch"));
@@ -325,19 +369,39 @@ impl SkKeys {
             }
         }
         let pad = usize::from(*buf.last().ok_or(DecodeError::Crypto("empty plaintext"))?);
-        let keep = buf.len().checked_sub(pad + 1).ok_or(DecodeError::Crypto("pad length exceeds plaintext"))?;
+        let keep = buf
+            .len()
+            .checked_sub(pad + 1)
+            .ok_or(DecodeError::Crypto("pad length exceeds plaintext"))?;
         buf.truncate(keep);
-        let inner = if is_frag { None } else { Some(decode_payload_chain(first_inner, &buf, false)?) };
-        Ok(Opened { message, inner, first_inner, plaintext: buf })
+        let inner = if is_frag {
+            None
+        } else {
+            Some(decode_payload_chain(first_inner, &buf, false)?)
+        };
+        Ok(Opened {
+            message,
+            inner,
+            first_inner,
+            plaintext: buf,
+        })
     }
 
     /// Build a message holding `outer` cleartext payloads followed by an SK
     /// payload that carries `inner`, encrypted with `iv` (16 bytes for CBC,
     /// 8 for GCM; the caller supplies a fresh random or counter IV).
-    pub fn seal(&self, header: &Header, outer: &[Payload], inner: &[Payload], iv: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    pub fn seal(
+        &self,
+        header: &Header,
+        outer: &[Payload],
+        inner: &[Payload],
+        iv: &[u8],
+    ) -> Result<Vec<u8>, DecodeError> {
         let mut plain = Zeroizing::new(Vec::new());
         let first_inner = encode_payload_chain(inner, &mut plain);
-        self.seal_container(header, outer, &plain, iv, |data| PayloadBody::Sk(SkPayload { first_inner, data }))
+        self.seal_container(header, outer, &plain, iv, |data| {
+            PayloadBody::Sk(SkPayload { first_inner, data })
+        })
     }
 
     /// Split `inner` into RFC 7383 fragments of at most `max_chunk`
@@ -356,16 +420,31 @@ impl SkKeys {
         let mut plain = Zeroizing::new(Vec::new());
         let first_inner = encode_payload_chain(inner, &mut plain);
         let chunks: Vec<&[u8]> = plain.chunks(max_chunk).collect();
-        let total = u16::try_from(chunks.len()).map_err(|_| DecodeError::TooMany { what: "fragments", limit: MAX_FRAGMENTS })?;
+        let total = u16::try_from(chunks.len()).map_err(|_| DecodeError::TooMany {
+            what: "fragments",
+            limit: MAX_FRAGMENTS,
+        })?;
         if usize::from(total) > MAX_FRAGMENTS || total == 0 {
-            return Err(DecodeError::TooMany { what: "fragments", limit: MAX_FRAGMENTS });
+            return Err(DecodeError::TooMany {
+                what: "fragments",
+                limit: MAX_FRAGMENTS,
+            });
         }
         let mut out = Vec::with_capacity(chunks.len());
         for (n, chunk) in (1u16..).zip(chunks) {
-            let first = if n == 1 { first_inner } else { PayloadType::NONE };
+            let first = if n == 1 {
+                first_inner
+            } else {
+                PayloadType::NONE
+            };
             let iv = next_iv();
             out.push(self.seal_container(header, &[], chunk, &iv, |data| {
-                PayloadBody::Skf(SkfPayload { first_inner: first, fragment_number: n, total_fragments: total, data })
+                PayloadBody::Skf(SkfPayload {
+                    first_inner: first,
+                    fragment_number: n,
+                    total_fragments: total,
+                    data,
+                })
             })?);
         }
         Ok(out)
@@ -398,24 +477,46 @@ impl SkKeys {
         }
         let mut payloads = outer.to_vec();
         payloads.push(Payload::new(wrap(data)));
-        let mut raw = Message { header: header.clone(), payloads }.encode();
+        let mut raw = Message {
+            header: header.clone(),
+            payloads,
+        }
+        .encode();
         let total = raw.len();
-        let ct_end = total.checked_sub(icv_len).ok_or(DecodeError::Crypto("layout"))?;
-        let ct_start = ct_end.checked_sub(plain.len()).ok_or(DecodeError::Crypto("layout"))?;
-        let iv_start = ct_start.checked_sub(iv.len()).ok_or(DecodeError::Crypto("layout"))?;
+        let ct_end = total
+            .checked_sub(icv_len)
+            .ok_or(DecodeError::Crypto("layout"))?;
+        let ct_start = ct_end
+            .checked_sub(plain.len())
+            .ok_or(DecodeError::Crypto("layout"))?;
+        let iv_start = ct_start
+            .checked_sub(iv.len())
+            .ok_or(DecodeError::Crypto("layout"))?;
         match self.encr {
             Encr::AesCbc => {
-                let ct = raw.get_mut(ct_start..ct_end).ok_or(DecodeError::Crypto("layout"))?;
+                let ct = raw
+                    .get_mut(ct_start..ct_end)
+                    .ok_or(DecodeError::Crypto("layout"))?;
                 self.cbc(iv, ct, false)?;
-                let icv = self.compute_icv(raw.get(..ct_end).ok_or(DecodeError::Crypto("layout"))?)?;
-                raw.get_mut(ct_end..).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&icv);
+                let icv =
+                    self.compute_icv(raw.get(..ct_end).ok_or(DecodeError::Crypto("layout"))?)?;
+                raw.get_mut(ct_end..)
+                    .ok_or(DecodeError::Crypto("layout"))?
+                    .copy_from_slice(&icv);
             }
             Encr::AesGcm16 | Encr::AesGcm12 => {
-                let aad = raw.get(..iv_start).ok_or(DecodeError::Crypto("layout"))?.to_vec();
+                let aad = raw
+                    .get(..iv_start)
+                    .ok_or(DecodeError::Crypto("layout"))?
+                    .to_vec();
                 let mut buf = Zeroizing::new(plain.to_vec());
                 let tag = self.gcm(iv, &aad, &mut buf, None)?;
-                raw.get_mut(ct_start..ct_end).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&buf);
-                raw.get_mut(ct_end..).ok_or(DecodeError::Crypto("layout"))?.copy_from_slice(&tag);
+                raw.get_mut(ct_start..ct_end)
+                    .ok_or(DecodeError::Crypto("layout"))?
+                    .copy_from_slice(&buf);
+                raw.get_mut(ct_end..)
+                    .ok_or(DecodeError::Crypto("layout"))?
+                    .copy_from_slice(&tag);
             }
         }
         Ok(raw)
@@ -428,17 +529,29 @@ pub fn reassemble(fragments: &[Opened]) -> Result<Vec<Payload>, DecodeError> {
     let mut parts: Vec<(u16, u16, PayloadType, &[u8])> = Vec::new();
     for f in fragments {
         match f.message.encrypted().map(|p| &p.body) {
-            Some(PayloadBody::Skf(s)) => parts.push((s.fragment_number, s.total_fragments, s.first_inner, &f.plaintext)),
+            Some(PayloadBody::Skf(s)) => parts.push((
+                s.fragment_number,
+                s.total_fragments,
+                s.first_inner,
+                &f.plaintext,
+            )),
             _ => return Err(DecodeError::Chain("not a fragment")),
         }
     }
     if parts.len() > MAX_FRAGMENTS {
-        return Err(DecodeError::TooMany { what: "fragments", limit: MAX_FRAGMENTS });
+        return Err(DecodeError::TooMany {
+            what: "fragments",
+            limit: MAX_FRAGMENTS,
+        });
     }
     parts.sort_by_key(|p| p.0);
     let total = parts.first().map_or(0, |p| p.1);
     if usize::from(total) != parts.len() {
-        return Err(DecodeError::CountMismatch { what: "fragments", declared: usize::from(total), found: parts.len() });
+        return Err(DecodeError::CountMismatch {
+            what: "fragments",
+            declared: usize::from(total),
+            found: parts.len(),
+        });
     }
     let mut all = Zeroizing::new(Vec::new());
     let mut first = PayloadType::NONE;

@@ -1,7 +1,9 @@
 //! Traffic selector payloads TSi / TSr (RFC 7296 §3.13).
 
 use super::enums::TsType;
-use crate::msgs::codec::{patch_u16_len, placeholder_u16, put_u16, Codec, DecodeError, MAX_SELECTORS};
+use crate::msgs::codec::{
+    patch_u16_len, placeholder_u16, put_u16, Codec, DecodeError, MAX_SELECTORS,
+};
 use crate::msgs::reader::Reader;
 use std::net::IpAddr;
 
@@ -35,9 +37,19 @@ impl Codec for TrafficSelector {
     fn encode(&self, out: &mut Vec<u8>) {
         let start_at = out.len();
         match self {
-            TrafficSelector::Range { ip_protocol, start_port, end_port, start, end } => {
+            TrafficSelector::Range {
+                ip_protocol,
+                start_port,
+                end_port,
+                start,
+                end,
+            } => {
                 let v6 = start.is_ipv6();
-                out.push(if v6 { TsType::IPV6_ADDR_RANGE.0 } else { TsType::IPV4_ADDR_RANGE.0 });
+                out.push(if v6 {
+                    TsType::IPV6_ADDR_RANGE.0
+                } else {
+                    TsType::IPV4_ADDR_RANGE.0
+                });
                 out.push(*ip_protocol);
                 let at = placeholder_u16(out);
                 put_u16(out, *start_port);
@@ -65,7 +77,10 @@ impl Codec for TrafficSelector {
         let proto = r.u8("TS ip protocol")?;
         let len = usize::from(r.u16("TS length")?);
         if len < 4 {
-            return Err(DecodeError::BadLength { what: "traffic selector", len });
+            return Err(DecodeError::BadLength {
+                what: "traffic selector",
+                len,
+            });
         }
         let mut b = r.sub(len - 4, "traffic selector")?;
         let alen = match ts_type {
@@ -73,20 +88,38 @@ impl Codec for TrafficSelector {
             TsType::IPV6_ADDR_RANGE => 16,
             _ => {
                 if proto != 0 {
-                    return Err(DecodeError::Invalid { what: "unknown TS byte 2", value: u64::from(proto) });
+                    return Err(DecodeError::Invalid {
+                        what: "unknown TS byte 2",
+                        value: u64::from(proto),
+                    });
                 }
-                return Ok(TrafficSelector::Other { ts_type, data: b.rest().to_vec() });
+                return Ok(TrafficSelector::Other {
+                    ts_type,
+                    data: b.rest().to_vec(),
+                });
             }
         };
         let start_port = b.u16("TS start port")?;
         let end_port = b.u16("TS end port")?;
         let (start, end) = if alen == 4 {
-            (IpAddr::from(b.array::<4>("TS start")?), IpAddr::from(b.array::<4>("TS end")?))
+            (
+                IpAddr::from(b.array::<4>("TS start")?),
+                IpAddr::from(b.array::<4>("TS end")?),
+            )
         } else {
-            (IpAddr::from(b.array::<16>("TS start")?), IpAddr::from(b.array::<16>("TS end")?))
+            (
+                IpAddr::from(b.array::<16>("TS start")?),
+                IpAddr::from(b.array::<16>("TS end")?),
+            )
         };
         b.expect_empty("traffic selector")?;
-        Ok(TrafficSelector::Range { ip_protocol: proto, start_port, end_port, start, end })
+        Ok(TrafficSelector::Range {
+            ip_protocol: proto,
+            start_port,
+            end_port,
+            start,
+            end,
+        })
     }
 }
 

@@ -334,7 +334,9 @@ impl Message {
     /// chaining, SKEYID_e) belongs to the caller.
     pub fn decode_decrypted(&self, plaintext: &[u8]) -> Result<Vec<Payload>, DecodeError> {
         match &self.body {
-            Body::Encrypted { first_payload, .. } => decode_payload_chain(*first_payload, plaintext, true),
+            Body::Encrypted { first_payload, .. } => {
+                decode_payload_chain(*first_payload, plaintext, true)
+            }
             Body::Plain(_) => Err(DecodeError::Chain("message is not encrypted")),
         }
     }
