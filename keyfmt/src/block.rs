@@ -230,6 +230,24 @@ impl RsaPrivateKey {
     /// Blocks whose private fields hold a placeholder (Libreswan's NSS
     /// era wrote a CKA_ID there) fail the first test.
     pub fn check_consistency(&self) -> Result<(), BlockError> {
+        // Bound the arithmetic below: no private field can be longer than the modulus.
+        let modulus_len = self.public.modulus().len();
+        let private_fields = [
+            &self.private_exponent,
+            &self.prime1,
+            &self.prime2,
+            &self.exponent1,
+            &self.exponent2,
+            &self.coefficient,
+        ];
+        if private_fields
+            .iter()
+            .any(|field| field.expose_bytes().len() > modulus_len)
+        {
+            return Err(BlockError::whole(
+                "RSA key: a private field is longer than the Modulus",
+            ));
+        }
         let one = BigUint::from(1u8);
         let n = BigUint::from_bytes_be(self.public.modulus());
         let e = BigUint::from_bytes_be(self.public.exponent());
