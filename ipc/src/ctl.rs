@@ -26,6 +26,12 @@ pub enum CtlRequest {
     Ping,
     /// Health of every daemon as confd sees it (confd's own, and what each peer reports).
     Status,
+    /// Re-read ipsec.conf and apply only what changed.
+    Reload,
+    /// Have keyd read ipsec.secrets again.
+    RereadSecrets,
+    /// Public halves of keyd's RSA keys.
+    HostKeys,
 }
 
 /// What one daemon answered, or why it could not be asked.
@@ -41,6 +47,21 @@ pub enum DaemonReport {
 pub enum CtlResponse {
     Pong,
     Status(Vec<DaemonReport>),
+    Reloaded(ReloadSummary),
+    /// The new ipsec.conf was refused (`file:line: message` each); the running config is unchanged.
+    ReloadFailed(Vec<String>),
+    SecretsLoaded(crate::keyd::SecretsSummary),
+    HostKeys(Vec<crate::keyd::HostKey>),
     PermissionDenied(String),
     Error(String),
+}
+
+/// What `ipsecctl reload` changed, by connection name.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub modified: Vec<String>,
+    pub warnings: Vec<String>,
 }

@@ -1,5 +1,7 @@
 //! ipsecctl: the operator's client (it talks to nothing but confd's ctl.sock and the supervisor),
 //! and the supervisor itself (`ipsecctl start` forks it).
 pub mod commands;
+pub mod config;
+pub mod keys;
 pub mod status_view;
 pub mod supervisor;

@@ -1,4 +1,5 @@
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
+use ipc::ctl::{CtlRequest, CtlResponse};
 use std::process::ExitCode;
 
 /// ipsecctl: control a ferroswan IPsec gateway.
@@ -23,9 +24,127 @@ enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Parse ipsec.conf and print the normalised connections (needs no running gateway).
+    Checkconfig {
+        /// Also say which end of each connection is this host.
+        #[arg(long)]
+        orient: bool,
+    },
+    /// Re-read ipsec.conf and apply what changed.
+    Reload,
+    /// Have keyd read ipsec.secrets again.
+    Rereadsecrets,
+    /// Make a new RSA key and print it as an ipsec.secrets block.
+    Rsasigkey {
+        #[arg(long, default_value_t = keyfmt::DEFAULT_BITS)]
+        bits: usize,
+        /// Allow keys shorter than 2048 bits (tests only).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Print the public half of the host's RSA key as an ipsec.conf line.
+    #[command(group(ArgGroup::new("side").required(true).args(["left", "right"])))]
+    Showhostkey {
+        #[arg(long)]
+        left: bool,
+        #[arg(long)]
+        right: bool,
+        /// Which key, by an ID listed for it in ipsec.secrets or by key id, if there are several.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Print N random bits as hex.
+    Ranbits { bits: usize },
     /// Run the supervisor in the foreground (what `start` forks).
     #[command(hide = true)]
     Supervise,
+}
+
+type Outcome = Result<(String, ExitCode), String>;
+
+fn ok(s: String) -> Outcome {
+    Ok((s, ExitCode::SUCCESS))
+}
+
+async fn ctl(dirs: &ipc::Dirs, req: CtlRequest) -> Result<CtlResponse, String> {
+    match ipsecctl::commands::ctl_call(dirs, req).await {
+        Ok(CtlResponse::PermissionDenied(m)) | Ok(CtlResponse::Error(m)) => Err(m),
+        Ok(r) => Ok(r),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
+    match verb {
+        Verb::Start => ipsecctl::commands::start(&dirs).await.and_then(ok),
+        Verb::Stop => ipsecctl::commands::stop(&dirs).await.and_then(ok),
+        Verb::Status { json } => {
+            let v = ipsecctl::commands::status(&dirs).await;
+            // Like `ipsec status` scripts expect: exit 3 when not running.
+            let code = if v.running { ExitCode::SUCCESS } else { ExitCode::from(3) };
+            let text = if json {
+                serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            } else {
+                ipsecctl::status_view::render_text(&v).trim_end().to_string()
+            };
+            Ok((text, code))
+        }
+        Verb::Checkconfig { orient } => match ipsecctl::config::checkconfig(&dirs.ipsec_conf(), orient) {
+            Ok((text, warnings)) => {
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+                ok(text.trim_end().to_string())
+            }
+            Err(errors) => Err(errors.join("\n")),
+        },
+        Verb::Reload => match ctl(&dirs, CtlRequest::Reload).await? {
+            CtlResponse::Reloaded(s) => {
+                for w in &s.warnings {
+                    eprintln!("warning: {w}");
+                }
+                ok(format!(
+                    "reloaded: {} added, {} removed, {} modified{}",
+                    s.added.len(),
+                    s.removed.len(),
+                    s.modified.len(),
+                    [("added", &s.added), ("removed", &s.removed), ("modified", &s.modified)]
+                        .iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, v)| format!("\n{k}: {}", v.join(" ")))
+                        .collect::<String>()
+                ))
+            }
+            CtlResponse::ReloadFailed(errors) => {
+                Err(format!("{}\nipsec.conf not reloaded; the running configuration is unchanged", errors.join("\n")))
+            }
+            other => Err(format!("unexpected answer: {other:?}")),
+        },
+        Verb::Rereadsecrets => match ctl(&dirs, CtlRequest::RereadSecrets).await? {
+            CtlResponse::SecretsLoaded(s) => {
+                for w in &s.warnings {
+                    eprintln!("warning: {w}");
+                }
+                ok(format!("{}: {} PSK, {} RSA keys", s.file, s.psks, s.rsa_keys))
+            }
+            other => Err(format!("unexpected answer: {other:?}")),
+        },
+        Verb::Showhostkey { left, id, .. } => match ctl(&dirs, CtlRequest::HostKeys).await? {
+            CtlResponse::HostKeys(keys) => {
+                let key = ipsecctl::keys::choose(&keys, id.as_deref())?;
+                ipsecctl::keys::showhostkey(key, if left { "left" } else { "right" }).and_then(ok)
+            }
+            other => Err(format!("unexpected answer: {other:?}")),
+        },
+        Verb::Rsasigkey { bits, insecure } => ipsecctl::keys::rsasigkey(bits, insecure).map(|s| (s.trim_end().to_string(), ExitCode::SUCCESS)),
+        Verb::Ranbits { bits } => {
+            if bits == 0 || bits > 65536 {
+                return Err("ranbits takes a number of bits from 1 to 65536".into());
+            }
+            ok(keyfmt::ranbits(bits).to_string())
+        }
+        Verb::Supervise => ok(String::new()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -34,35 +153,7 @@ fn main() -> ExitCode {
     if matches!(cli.verb, Verb::Supervise) {
         return ipc::runtime::daemon_main("supervisor", ipsecctl::supervisor::run(dirs));
     }
-    let res = ipc::runtime::run_local(async move {
-        match cli.verb {
-            Verb::Start => ipsecctl::commands::start(&dirs)
-                .await
-                .map(|m| (m, ExitCode::SUCCESS)),
-            Verb::Stop => ipsecctl::commands::stop(&dirs)
-                .await
-                .map(|m| (m, ExitCode::SUCCESS)),
-            Verb::Status { json } => {
-                let v = ipsecctl::commands::status(&dirs).await;
-                // Like `ipsec status` scripts expect: exit 3 when not running.
-                let code = if v.running {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(3)
-                };
-                let text = if json {
-                    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
-                } else {
-                    ipsecctl::status_view::render_text(&v)
-                        .trim_end()
-                        .to_string()
-                };
-                Ok((text, code))
-            }
-            Verb::Supervise => Ok((String::new(), ExitCode::SUCCESS)),
-        }
-    });
-    match res {
+    match ipc::runtime::run_local(run(cli.verb, dirs)) {
         Ok(Ok((msg, code))) => {
             if !msg.is_empty() {
                 println!("{msg}");
@@ -74,7 +165,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("ipsecctl: {e}");
+            eprintln!("ipsecctl: cannot start: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,14 +1,92 @@
-//! keyd's wiring: the keyd.sock server. keyd answers ikerd and confd; it is the only reader of
-//! ipsec.secrets and never returns key material.
+//! keyd's wiring: loads ipsec.secrets (refusing a file that is not root-owned 0600), serves keyd.sock
+//! for ikerd and confd. It is the only process that opens ipsec.secrets, and it never returns key
+//! material: only public halves, and (with the IKE issues) the results of operations.
 
-use ipc::keyd::{KeydChannel, KeydRequest, KeydResponse};
+use crate::secrets::{load_secrets_file, Secrets};
+use ipc::keyd::{HostKey, KeydChannel, KeydRequest, KeydResponse, SecretsSummary};
 use ipc::peer::Authz;
 use ipc::server::{self, Handler, Peer, Reply, Server};
 use ipc::{Dirs, Role};
+use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::Rc;
+
+/// What keyd holds: the secrets, or why it holds none.
+enum Loaded {
+    Ok(Secrets),
+    Refused(String),
+}
 
 pub struct Keyd {
     server: Rc<Server<KeydChannel>>,
+    file: PathBuf,
+    secrets: RefCell<Loaded>,
+}
+
+/// Load the secrets file. A missing file means no secrets (a gateway may use none yet); a file that
+/// is unsafe or malformed is refused as a whole, with the reason logged and shown in `status`.
+fn load(file: &std::path::Path) -> Loaded {
+    if !file.exists() {
+        tracing::warn!("{}: no such file; keyd holds no secrets", file.display());
+        return Loaded::Ok(Secrets::default());
+    }
+    match load_secrets_file(file) {
+        Ok(s) => {
+            for w in s.warnings() {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("loaded {}: {} PSK, {} RSA keys", file.display(), s.psk_count(), s.rsa_count());
+            Loaded::Ok(s)
+        }
+        Err(e) => {
+            tracing::error!("refusing secrets: {e}");
+            Loaded::Refused(e.to_string())
+        }
+    }
+}
+
+impl Keyd {
+    fn summary(&self) -> Result<SecretsSummary, String> {
+        match &*self.secrets.borrow() {
+            Loaded::Ok(s) => Ok(SecretsSummary {
+                file: self.file.display().to_string(),
+                psks: u32::try_from(s.psk_count()).unwrap_or(u32::MAX),
+                rsa_keys: u32::try_from(s.rsa_count()).unwrap_or(u32::MAX),
+                warnings: s.warnings().iter().map(|w| w.to_string()).collect(),
+            }),
+            Loaded::Refused(why) => Err(why.clone()),
+        }
+    }
+
+    fn status(&self) -> ipc::status::DaemonStatus {
+        let mut st = ipc::runtime::own_status(Role::Keyd);
+        st.clients = self.server.clients();
+        st.notes.push(match self.summary() {
+            Ok(s) => format!("secrets: {} PSK, {} RSA keys from {}", s.psks, s.rsa_keys, s.file),
+            Err(why) => format!("secrets: REFUSED: {why}"),
+        });
+        st
+    }
+
+    fn host_keys(&self) -> KeydResponse {
+        match &*self.secrets.borrow() {
+            Loaded::Ok(s) => KeydResponse::HostKeys(
+                s.rsa_entries()
+                    .iter()
+                    .map(|e| {
+                        let pk = e.key.public_key();
+                        HostKey {
+                            ids: e.ids.iter().map(|i| i.to_string()).collect(),
+                            pubkey: pk.to_rfc3110_base64(),
+                            keyid: pk.keyid(),
+                            bits: u32::try_from(pk.modulus_bits()).unwrap_or(0),
+                        }
+                    })
+                    .collect(),
+            ),
+            Loaded::Refused(why) => KeydResponse::Error(format!("no secrets loaded: {why}")),
+        }
+    }
 }
 
 impl Handler<KeydChannel> for Keyd {
@@ -16,10 +94,19 @@ impl Handler<KeydChannel> for Keyd {
         tracing::debug!("request from {peer}: {req:?}");
         Reply::new(match req {
             KeydRequest::Ping => KeydResponse::Pong,
-            KeydRequest::Status => {
-                let mut s = ipc::runtime::own_status(Role::Keyd);
-                s.clients = self.server.clients();
-                KeydResponse::Status(s)
+            KeydRequest::Status => KeydResponse::Status(self.status()),
+            KeydRequest::HostKeys => self.host_keys(),
+            KeydRequest::RereadSecrets if peer.role != Role::Confd => {
+                tracing::warn!("keyd.sock: refused RereadSecrets from {peer}: only confd may ask");
+                KeydResponse::Denied("only confd may ask keyd to re-read the secrets".into())
+            }
+            KeydRequest::RereadSecrets => {
+                tracing::info!("re-reading secrets at the request of {peer}");
+                *self.secrets.borrow_mut() = load(&self.file);
+                match self.summary() {
+                    Ok(s) => KeydResponse::SecretsLoaded(s),
+                    Err(why) => KeydResponse::Error(why),
+                }
             }
         })
     }
@@ -28,15 +115,11 @@ impl Handler<KeydChannel> for Keyd {
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
     ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
-    let (listener, path) =
-        server::bind::<KeydChannel>(&dirs.run).map_err(|e| format!("keyd.sock: {e}"))?;
+    let file = dirs.ipsec_secrets();
+    let secrets = load(&file);
+    let (listener, path) = server::bind::<KeydChannel>(&dirs.run).map_err(|e| format!("keyd.sock: {e}"))?;
     let srv = Server::<KeydChannel>::new(Authz::from_system("ipsec"));
-    srv.spawn(
-        listener,
-        Rc::new(Keyd {
-            server: srv.clone(),
-        }),
-    );
+    srv.spawn(listener, Rc::new(Keyd { server: srv.clone(), file, secrets: RefCell::new(secrets) }));
     tracing::info!("keyd listening on {}", path.display());
     ipc::notify::ready();
     let sig = ipc::runtime::shutdown_signal().await;

@@ -225,3 +225,37 @@ pub fn all_links_up(status: &serde_json::Value) -> bool {
     });
     links_up && links_present && clients_seen
 }
+
+impl Instance {
+    pub fn write_conf(&self, text: &str) {
+        std::fs::write(self.config_dir.join("ipsec.conf"), text).expect("write ipsec.conf");
+    }
+
+    /// Write ipsec.secrets with `mode` (root-owned, as the test runs as root).
+    pub fn write_secrets(&self, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.config_dir.join("ipsec.secrets");
+        std::fs::write(&p, text).expect("write ipsec.secrets");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod ipsec.secrets");
+    }
+
+    /// `ipsecctl` for this instance as user `nobody` (outside the namespace: `ip netns exec` needs root,
+    /// and Unix sockets are reached by path whatever the network namespace).
+    pub fn ctl_as_nobody(&self) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(bin("ipsecctl"));
+        c.arg("--config-dir").arg(&self.config_dir).arg("--run-dir").arg(&self.run_dir);
+        c.uid(65534).gid(65534);
+        c
+    }
+
+    /// Run `ipsecctl ARGS` for this instance; (exit ok, stdout, stderr).
+    pub fn ctl_out(&self, args: &[&str]) -> (bool, String, String) {
+        let out = run(self.ctl().args(args)).expect("ipsecctl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
