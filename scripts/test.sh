@@ -25,6 +25,11 @@ echo "== fuzz (each target ${FUZZ_SECONDS}s)"
   for t in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
     seeds="corpus/$t"
     mkdir -p "$seeds"
+    # Seed the parsers with real files from the shared corpus.
+    case "$t" in
+      conf_parser) find "$FERROSWAN_CORPUS/libreswan-conf" "$FERROSWAN_CORPUS/strongswan-ipsecconf" -type f -size -16k | head -n 300 | xargs -r cp -t "$seeds" 2>/dev/null || true ;;
+      secrets_parser) find "$FERROSWAN_CORPUS/libreswan-secrets" "$FERROSWAN_CORPUS/strongswan-ipsecsecrets" -type f -size -16k | head -n 300 | xargs -r cp -t "$seeds" 2>/dev/null || true ;;
+    esac
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "$seeds" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
   done
 )
