@@ -276,6 +276,7 @@ impl AhSa {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::ip::{Ipv4Header, Ipv6Header};
     use super::*;

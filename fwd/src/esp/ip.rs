@@ -264,6 +264,7 @@ pub fn ipv4_checksum_ok(pkt: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
