@@ -58,7 +58,11 @@ impl Confd {
         let mut s = ipc::runtime::own_status(Role::Confd);
         s.clients = self.server.clients();
         s.links = vec![self.keyd.report(), self.fwd.report(), self.ikerd.report()];
-        s.notes = config_notes(&self.dirs, &self.config.borrow(), self.config_error.borrow().as_deref());
+        s.notes = config_notes(
+            &self.dirs,
+            &self.config.borrow(),
+            self.config_error.borrow().as_deref(),
+        );
         s
     }
 
@@ -82,14 +86,22 @@ impl Confd {
                 orient_all(&new);
                 *self.config.borrow_mut() = new;
                 *self.config_error.borrow_mut() = None;
-                CtlResponse::Reloaded(ReloadSummary { added: d.added, removed: d.removed, modified: d.modified, warnings })
+                CtlResponse::Reloaded(ReloadSummary {
+                    added: d.added,
+                    removed: d.removed,
+                    modified: d.modified,
+                    warnings,
+                })
             }
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
                 for e in &errors {
                     tracing::error!("{e}");
                 }
-                tracing::error!("reload of {} refused; the running configuration is unchanged", path.display());
+                tracing::error!(
+                    "reload of {} refused; the running configuration is unchanged",
+                    path.display()
+                );
                 CtlResponse::ReloadFailed(errors)
             }
         }
@@ -99,7 +111,9 @@ impl Confd {
         match self.keyd.call(req, PEER_TIMEOUT).await {
             Ok((KeydResponse::SecretsLoaded(s), _)) => CtlResponse::SecretsLoaded(s),
             Ok((KeydResponse::HostKeys(k), _)) => CtlResponse::HostKeys(k),
-            Ok((KeydResponse::Error(e) | KeydResponse::Denied(e), _)) => CtlResponse::Error(format!("keyd: {e}")),
+            Ok((KeydResponse::Error(e) | KeydResponse::Denied(e), _)) => {
+                CtlResponse::Error(format!("keyd: {e}"))
+            }
             Ok((other, _)) => CtlResponse::Error(format!("keyd answered {other:?}")),
             Err(e) => CtlResponse::Error(e.to_string()),
         }
@@ -160,9 +174,7 @@ impl Handler<CtlChannel> for Confd {
 
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
-    ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
-    let (listener, path) =
-        server::bind::<CtlChannel>(&dirs.run).map_err(|e| format!("ctl.sock: {e}"))?;
+    let (listener, path) = server::listen::<CtlChannel>(&dirs.run)?;
     let (config, config_error) = initial_config(&dirs);
     let srv = Server::<CtlChannel>::new(Authz::from_system("ipsec"));
     let confd = Rc::new(Confd {
@@ -175,18 +187,15 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
         ikerd: Link::spawn(dirs.socket::<IkerdChannel>(), Role::Confd, None),
     });
     srv.spawn(listener, confd);
-    tracing::info!("confd listening on {}", path.display());
-    ipc::notify::ready();
-    let sig = ipc::runtime::shutdown_signal().await;
-    tracing::info!("{sig}: confd shutting down");
-    ipc::notify::stopping();
-    let _ = std::fs::remove_file(&path);
+    ipc::runtime::ready_until_signal(Role::Confd, &path).await;
     Ok(())
 }
 
 /// The host's own addresses, for orienting conns as pluto does.
 pub fn local_addrs() -> Vec<std::net::IpAddr> {
-    let Ok(ifs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let Ok(ifs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
     ifs.filter_map(|i| {
         let a = i.address?;
         if let Some(v4) = a.as_sockaddr_in() {
@@ -204,7 +213,10 @@ fn orient_all(config: &Config) {
     for c in &config.conns {
         match conf::orient(c, &addrs) {
             Ok(Orientation::Unoriented) => {
-                tracing::info!("\"{}\": neither end is an address of this host; loaded but not oriented", c.name)
+                tracing::info!(
+                    "\"{}\": neither end is an address of this host; loaded but not oriented",
+                    c.name
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::error!("{e}"),
@@ -230,7 +242,10 @@ fn initial_config(dirs: &Dirs) -> (Config, Option<String>) {
                 tracing::error!("{e}");
             }
             let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-            (Config::default(), Some(format!("{} errors, first: {first}", errors.len())))
+            (
+                Config::default(),
+                Some(format!("{} errors, first: {first}", errors.len())),
+            )
         }
     }
 }
@@ -238,8 +253,15 @@ fn initial_config(dirs: &Dirs) -> (Config, Option<String>) {
 /// Status lines about the configuration, including what the policy groups do without OE.
 pub fn config_notes(dirs: &Dirs, config: &Config, error: Option<&str>) -> Vec<String> {
     let mut notes = vec![match error {
-        None => format!("{}: {} connections", dirs.ipsec_conf().display(), config.conns.len()),
-        Some(e) => format!("{}: REFUSED ({e}); see `ipsecctl checkconfig`", dirs.ipsec_conf().display()),
+        None => format!(
+            "{}: {} connections",
+            dirs.ipsec_conf().display(),
+            config.conns.len()
+        ),
+        Some(e) => format!(
+            "{}: REFUSED ({e}); see `ipsecctl checkconfig`",
+            dirs.ipsec_conf().display()
+        ),
     }];
     for g in &config.policy_groups {
         let what = match g.action {

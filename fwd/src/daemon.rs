@@ -96,13 +96,11 @@ impl Handler<FwdChannel> for Fwd {
 
 pub async fn run(dirs: Dirs, ports: PortArgs) -> Result<(), String> {
     ipc::runtime::started_unix();
-    ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
     let ike = bind_udp(ports.ike_port)
         .map_err(|e| format!("cannot bind UDP port {}: {e}", ports.ike_port))?;
     let natt = bind_udp(ports.natt_port)
         .map_err(|e| format!("cannot bind UDP port {}: {e}", ports.natt_port))?;
-    let (listener, path) =
-        server::bind::<FwdChannel>(&dirs.run).map_err(|e| format!("fwd.sock: {e}"))?;
+    let (listener, path) = server::listen::<FwdChannel>(&dirs.run)?;
     let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
     srv.spawn(
         listener,
@@ -113,15 +111,10 @@ pub async fn run(dirs: Dirs, ports: PortArgs) -> Result<(), String> {
         }),
     );
     tracing::info!(
-        "fwd listening on {}; IKE on udp {}, NAT-T on udp {}",
-        path.display(),
+        "IKE on udp {}, NAT-T on udp {}",
         ports.ike_port,
         ports.natt_port
     );
-    ipc::notify::ready();
-    let sig = ipc::runtime::shutdown_signal().await;
-    tracing::info!("{sig}: fwd shutting down");
-    ipc::notify::stopping();
-    let _ = std::fs::remove_file(&path);
+    ipc::runtime::ready_until_signal(Role::Fwd, &path).await;
     Ok(())
 }

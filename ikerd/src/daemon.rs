@@ -79,9 +79,7 @@ impl Handler<IkerdChannel> for Ikerd {
 
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
-    ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
-    let (listener, path) =
-        server::bind::<IkerdChannel>(&dirs.run).map_err(|e| format!("ikerd.sock: {e}"))?;
+    let (listener, path) = server::listen::<IkerdChannel>(&dirs.run)?;
     let srv = Server::<IkerdChannel>::new(Authz::from_system("ipsec"));
     let ikerd = Rc::new(Ikerd {
         server: srv.clone(),
@@ -91,11 +89,6 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
     });
     tokio::task::spawn_local(ikerd.clone().fetch_ike_socket());
     srv.spawn(listener, ikerd);
-    tracing::info!("ikerd listening on {}", path.display());
-    ipc::notify::ready();
-    let sig = ipc::runtime::shutdown_signal().await;
-    tracing::info!("{sig}: ikerd shutting down");
-    ipc::notify::stopping();
-    let _ = std::fs::remove_file(&path);
+    ipc::runtime::ready_until_signal(Role::Ikerd, &path).await;
     Ok(())
 }

@@ -10,7 +10,9 @@ use std::fmt::Debug;
 
 fn roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T, max: usize) {
     let f = frame::encode(msg, max).expect("encodes within the cap");
-    let (payload, used) = frame::decode_frame(&f, max).expect("valid frame").expect("complete");
+    let (payload, used) = frame::decode_frame(&f, max)
+        .expect("valid frame")
+        .expect("complete");
     assert_eq!(used, f.len());
     let back: T = frame::decode(payload).expect("decodes");
     assert_eq!(&back, msg);
@@ -18,7 +20,9 @@ fn roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T, max: 
     let n = payload.len();
     for cut in [0, 1, n / 3, n / 2, n.saturating_sub(1)] {
         if cut < n {
-            assert!(frame::decode::<T>(&payload[..cut]).map(|m| m != *msg).unwrap_or(true));
+            assert!(frame::decode::<T>(&payload[..cut])
+                .map(|m| m != *msg)
+                .unwrap_or(true));
         }
     }
 }
@@ -35,7 +39,10 @@ where
     C::Response: PartialEq,
     C::Event: PartialEq,
 {
-    roundtrip(&ServerMsg::<C::Response, C::Event>::Response { id, resp }, C::MAX_FRAME);
+    roundtrip(
+        &ServerMsg::<C::Response, C::Event>::Response { id, resp },
+        C::MAX_FRAME,
+    );
 }
 
 proptest! {

@@ -66,3 +66,13 @@ pub fn daemon_main<F: Future<Output = Result<(), String>>>(
         }
     }
 }
+
+/// Report ready, serve until SIGTERM/SIGINT, then report stopping and remove the daemon's socket.
+pub async fn ready_until_signal(role: crate::Role, socket: &std::path::Path) {
+    tracing::info!("{role} listening on {}", socket.display());
+    crate::notify::ready();
+    let sig = shutdown_signal().await;
+    tracing::info!("{sig}: {role} shutting down");
+    crate::notify::stopping();
+    let _ = std::fs::remove_file(socket);
+}

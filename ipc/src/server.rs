@@ -92,6 +92,12 @@ pub fn bind<C: Channel>(run_dir: &Path) -> std::io::Result<(UnixListener, PathBu
     Ok((listener, path))
 }
 
+/// A daemon's listening socket: creates the run dir if needed, binds, and names the socket in errors.
+pub fn listen<C: Channel>(run_dir: &Path) -> Result<(UnixListener, PathBuf), String> {
+    crate::paths::ensure_run_dir(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    bind::<C>(run_dir).map_err(|e| format!("{}: {e}", C::SOCKET))
+}
+
 impl<C: Channel> Server<C> {
     pub fn new(authz: Authz) -> Rc<Self> {
         Rc::new(Server {

@@ -81,23 +81,31 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
         Verb::Status { json } => {
             let v = ipsecctl::commands::status(&dirs).await;
             // Like `ipsec status` scripts expect: exit 3 when not running.
-            let code = if v.running { ExitCode::SUCCESS } else { ExitCode::from(3) };
+            let code = if v.running {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            };
             let text = if json {
                 serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
             } else {
-                ipsecctl::status_view::render_text(&v).trim_end().to_string()
+                ipsecctl::status_view::render_text(&v)
+                    .trim_end()
+                    .to_string()
             };
             Ok((text, code))
         }
-        Verb::Checkconfig { orient } => match ipsecctl::config::checkconfig(&dirs.ipsec_conf(), orient) {
-            Ok((text, warnings)) => {
-                for w in warnings {
-                    eprintln!("warning: {w}");
+        Verb::Checkconfig { orient } => {
+            match ipsecctl::config::checkconfig(&dirs.ipsec_conf(), orient) {
+                Ok((text, warnings)) => {
+                    for w in warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    ok(text.trim_end().to_string())
                 }
-                ok(text.trim_end().to_string())
+                Err(errors) => Err(errors.join("\n")),
             }
-            Err(errors) => Err(errors.join("\n")),
-        },
+        }
         Verb::Reload => match ctl(&dirs, CtlRequest::Reload).await? {
             CtlResponse::Reloaded(s) => {
                 for w in &s.warnings {
@@ -108,16 +116,21 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
                     s.added.len(),
                     s.removed.len(),
                     s.modified.len(),
-                    [("added", &s.added), ("removed", &s.removed), ("modified", &s.modified)]
-                        .iter()
-                        .filter(|(_, v)| !v.is_empty())
-                        .map(|(k, v)| format!("\n{k}: {}", v.join(" ")))
-                        .collect::<String>()
+                    [
+                        ("added", &s.added),
+                        ("removed", &s.removed),
+                        ("modified", &s.modified)
+                    ]
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| format!("\n{k}: {}", v.join(" ")))
+                    .collect::<String>()
                 ))
             }
-            CtlResponse::ReloadFailed(errors) => {
-                Err(format!("{}\nipsec.conf not reloaded; the running configuration is unchanged", errors.join("\n")))
-            }
+            CtlResponse::ReloadFailed(errors) => Err(format!(
+                "{}\nipsec.conf not reloaded; the running configuration is unchanged",
+                errors.join("\n")
+            )),
             other => Err(format!("unexpected answer: {other:?}")),
         },
         Verb::Rereadsecrets => match ctl(&dirs, CtlRequest::RereadSecrets).await? {
@@ -125,7 +138,10 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
                 for w in &s.warnings {
                     eprintln!("warning: {w}");
                 }
-                ok(format!("{}: {} PSK, {} RSA keys", s.file, s.psks, s.rsa_keys))
+                ok(format!(
+                    "{}: {} PSK, {} RSA keys",
+                    s.file, s.psks, s.rsa_keys
+                ))
             }
             other => Err(format!("unexpected answer: {other:?}")),
         },
@@ -136,7 +152,8 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
             }
             other => Err(format!("unexpected answer: {other:?}")),
         },
-        Verb::Rsasigkey { bits, insecure } => ipsecctl::keys::rsasigkey(bits, insecure).map(|s| (s.trim_end().to_string(), ExitCode::SUCCESS)),
+        Verb::Rsasigkey { bits, insecure } => ipsecctl::keys::rsasigkey(bits, insecure)
+            .map(|s| (s.trim_end().to_string(), ExitCode::SUCCESS)),
         Verb::Ranbits { bits } => {
             if bits == 0 || bits > 65536 {
                 return Err("ranbits takes a number of bits from 1 to 65536".into());

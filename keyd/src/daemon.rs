@@ -35,7 +35,12 @@ fn load(file: &std::path::Path) -> Loaded {
             for w in s.warnings() {
                 tracing::warn!("{w}");
             }
-            tracing::info!("loaded {}: {} PSK, {} RSA keys", file.display(), s.psk_count(), s.rsa_count());
+            tracing::info!(
+                "loaded {}: {} PSK, {} RSA keys",
+                file.display(),
+                s.psk_count(),
+                s.rsa_count()
+            );
             Loaded::Ok(s)
         }
         Err(e) => {
@@ -62,7 +67,10 @@ impl Keyd {
         let mut st = ipc::runtime::own_status(Role::Keyd);
         st.clients = self.server.clients();
         st.notes.push(match self.summary() {
-            Ok(s) => format!("secrets: {} PSK, {} RSA keys from {}", s.psks, s.rsa_keys, s.file),
+            Ok(s) => format!(
+                "secrets: {} PSK, {} RSA keys from {}",
+                s.psks, s.rsa_keys, s.file
+            ),
             Err(why) => format!("secrets: REFUSED: {why}"),
         });
         st
@@ -114,17 +122,18 @@ impl Handler<KeydChannel> for Keyd {
 
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
-    ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
     let file = dirs.ipsec_secrets();
     let secrets = load(&file);
-    let (listener, path) = server::bind::<KeydChannel>(&dirs.run).map_err(|e| format!("keyd.sock: {e}"))?;
+    let (listener, path) = server::listen::<KeydChannel>(&dirs.run)?;
     let srv = Server::<KeydChannel>::new(Authz::from_system("ipsec"));
-    srv.spawn(listener, Rc::new(Keyd { server: srv.clone(), file, secrets: RefCell::new(secrets) }));
-    tracing::info!("keyd listening on {}", path.display());
-    ipc::notify::ready();
-    let sig = ipc::runtime::shutdown_signal().await;
-    tracing::info!("{sig}: keyd shutting down");
-    ipc::notify::stopping();
-    let _ = std::fs::remove_file(&path);
+    srv.spawn(
+        listener,
+        Rc::new(Keyd {
+            server: srv.clone(),
+            file,
+            secrets: RefCell::new(secrets),
+        }),
+    );
+    ipc::runtime::ready_until_signal(Role::Keyd, &path).await;
     Ok(())
 }

@@ -17,12 +17,19 @@ pub fn bin_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> -> target/<profile>
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.is_file(), "{} is missing: build the binaries first (`cargo build --workspace --bins`)", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`)",
+        p.display()
+    );
     p
 }
 
@@ -37,7 +44,11 @@ pub fn require_root() {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique(tag: &str) -> String {
-    format!("fsw-{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "fsw-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub fn run(cmd: &mut Command) -> Result<Output> {
@@ -82,7 +93,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -95,7 +108,8 @@ impl TempDir {
         let p = std::env::temp_dir().join(unique(tag));
         std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         // 0755: tests run clients as `nobody`, which must reach the sockets inside.
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
         Ok(TempDir(p))
     }
 }
@@ -127,7 +141,8 @@ impl Instance {
         let config_dir = dir.0.join("etc");
         let run_dir = dir.0.join("run");
         std::fs::create_dir_all(config_dir.join("ipsec.d")).map_err(|e| e.to_string())?;
-        std::fs::write(config_dir.join("ipsec.conf"), "version 2\n\nconfig setup\n").map_err(|e| e.to_string())?;
+        std::fs::write(config_dir.join("ipsec.conf"), "version 2\n\nconfig setup\n")
+            .map_err(|e| e.to_string())?;
         {
             use std::os::unix::fs::OpenOptionsExt;
             let mut f = std::fs::OpenOptions::new()
@@ -139,13 +154,21 @@ impl Instance {
                 .map_err(|e| e.to_string())?;
             std::io::Write::write_all(&mut f, b"# no secrets yet\n").map_err(|e| e.to_string())?;
         }
-        Ok(Instance { ns, dir, config_dir, run_dir })
+        Ok(Instance {
+            ns,
+            dir,
+            config_dir,
+            run_dir,
+        })
     }
 
     /// `ipsecctl` for this instance, inside its namespace.
     pub fn ctl(&self) -> Command {
         let mut c = self.ns.cmd(bin("ipsecctl"));
-        c.arg("--config-dir").arg(&self.config_dir).arg("--run-dir").arg(&self.run_dir);
+        c.arg("--config-dir")
+            .arg(&self.config_dir)
+            .arg("--run-dir")
+            .arg(&self.run_dir);
         c
     }
 
@@ -159,11 +182,20 @@ impl Instance {
 
     pub fn status_json(&self) -> Result<serde_json::Value> {
         let out = run(self.ctl().args(["status", "--json"]))?;
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("status --json: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "status --json: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     pub fn pid(&self, name: &str) -> Option<i32> {
-        std::fs::read_to_string(self.run_dir.join(format!("{name}.pid"))).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.run_dir.join(format!("{name}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     pub fn log(&self, name: &str) -> String {
@@ -175,7 +207,12 @@ impl Instance {
     }
 
     /// Poll `status --json` until `pred` holds or `timeout` passes; returns the last status.
-    pub fn wait_status(&self, timeout: Duration, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> Result<serde_json::Value> {
+    pub fn wait_status(
+        &self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
         let deadline = Instant::now() + timeout;
         loop {
             let s = self.status_json()?;
@@ -195,7 +232,10 @@ impl Drop for Instance {
         let _ = run(self.ctl().arg("stop"));
         for name in DAEMONS.iter().chain(std::iter::once(&"supervisor")) {
             if let Some(pid) = self.pid(name) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
     }
@@ -203,23 +243,37 @@ impl Drop for Instance {
 
 /// The entry for daemon `name` in a `status --json` document.
 pub fn daemon<'a>(status: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    status["daemons"].as_array()?.iter().find(|d| d["name"] == name)
+    status["daemons"]
+        .as_array()?
+        .iter()
+        .find(|d| d["name"] == name)
 }
 
 pub fn all_ready(status: &serde_json::Value) -> bool {
-    DAEMONS.iter().all(|n| daemon(status, n).is_some_and(|d| d["state"] == "ready" && d["reported"] == true))
+    DAEMONS
+        .iter()
+        .all(|n| daemon(status, n).is_some_and(|d| d["state"] == "ready" && d["reported"] == true))
 }
 
 /// Every channel every daemon opened is up, and keyd and fwd each see ikerd and confd connected.
 pub fn all_links_up(status: &serde_json::Value) -> bool {
     let links_up = DAEMONS.iter().all(|n| {
-        daemon(status, n).is_some_and(|d| d["links"].as_array().is_some_and(|ls| ls.iter().all(|l| l["state"] == "up")))
+        daemon(status, n).is_some_and(|d| {
+            d["links"]
+                .as_array()
+                .is_some_and(|ls| ls.iter().all(|l| l["state"] == "up"))
+        })
     });
-    let links_present = daemon(status, "ikerd").is_some_and(|d| d["links"].as_array().is_some_and(|l| l.len() == 2))
-        && daemon(status, "confd").is_some_and(|d| d["links"].as_array().is_some_and(|l| l.len() == 3));
+    let links_present = daemon(status, "ikerd")
+        .is_some_and(|d| d["links"].as_array().is_some_and(|l| l.len() == 2))
+        && daemon(status, "confd")
+            .is_some_and(|d| d["links"].as_array().is_some_and(|l| l.len() == 3));
     let clients_seen = ["keyd", "fwd"].iter().all(|n| {
         daemon(status, n).is_some_and(|d| {
-            let cs = d["clients"].as_array().map(|c| c.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+            let cs = d["clients"]
+                .as_array()
+                .map(|c| c.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>())
+                .unwrap_or_default();
             cs.iter().any(|c| c.starts_with("ikerd")) && cs.iter().any(|c| c.starts_with("confd"))
         })
     });
@@ -236,7 +290,8 @@ impl Instance {
         use std::os::unix::fs::PermissionsExt;
         let p = self.config_dir.join("ipsec.secrets");
         std::fs::write(&p, text).expect("write ipsec.secrets");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod ipsec.secrets");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .expect("chmod ipsec.secrets");
     }
 
     /// `ipsecctl` for this instance as user `nobody` (outside the namespace: `ip netns exec` needs root,
@@ -244,7 +299,10 @@ impl Instance {
     pub fn ctl_as_nobody(&self) -> Command {
         use std::os::unix::process::CommandExt;
         let mut c = Command::new(bin("ipsecctl"));
-        c.arg("--config-dir").arg(&self.config_dir).arg("--run-dir").arg(&self.run_dir);
+        c.arg("--config-dir")
+            .arg(&self.config_dir)
+            .arg("--run-dir")
+            .arg(&self.run_dir);
         c.uid(65534).gid(65534);
         c
     }

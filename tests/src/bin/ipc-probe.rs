@@ -49,7 +49,12 @@ fn outcome(s: &mut UnixStream) -> String {
     match s.read(&mut buf) {
         Ok(0) => "closed".into(),
         Ok(n) => format!("answered {n} bytes"),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => "still open".into(),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            "still open".into()
+        }
         Err(e) => format!("closed ({e})"),
     }
 }
@@ -60,7 +65,9 @@ fn main() {
         eprintln!("usage: ipc-probe SOCKET ACTION [ROLE]");
         std::process::exit(2);
     };
-    let role = args.get(3).map(|r| Role::from_name(r).unwrap_or_else(|| panic!("unknown role {r}")));
+    let role = args
+        .get(3)
+        .map(|r| Role::from_name(r).unwrap_or_else(|| panic!("unknown role {r}")));
     println!("pid={}", std::process::id());
     let mut s = match UnixStream::connect(socket) {
         Ok(s) => s,
@@ -82,9 +89,11 @@ fn main() {
     };
     match action.as_str() {
         "garbage" => {
-            s.write_all(b"GET / HTTP/1.1\r\nHost: ferroswan\r\n\r\n").ok();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: ferroswan\r\n\r\n")
+                .ok();
             // The server may send its refusal before closing.
-            let got = read_frame(&mut s, HELLO_MAX).and_then(|b| frame::decode::<HelloReply>(&b).ok());
+            let got =
+                read_frame(&mut s, HELLO_MAX).and_then(|b| frame::decode::<HelloReply>(&b).ok());
             match got {
                 Some(HelloReply::Rejected { reason }) => println!("rejected: {reason}"),
                 other => println!("{:?} then {}", other, outcome(&mut s)),
@@ -129,9 +138,18 @@ fn main() {
             use ipc::channel::{ClientMsg, ServerMsg};
             use ipc::supervisor::{SupervisorRequest, SupervisorResponse};
             if hello(&mut s, Role::Ctl).is_ok() {
-                let f = frame::encode(&ClientMsg { id: 1, req: SupervisorRequest::Stop }, max).expect("encode");
+                let f = frame::encode(
+                    &ClientMsg {
+                        id: 1,
+                        req: SupervisorRequest::Stop,
+                    },
+                    max,
+                )
+                .expect("encode");
                 s.write_all(&f).ok();
-                match read_frame(&mut s, max).map(|b| frame::decode::<ServerMsg<SupervisorResponse, ipc::channel::NoEvent>>(&b)) {
+                match read_frame(&mut s, max).map(|b| {
+                    frame::decode::<ServerMsg<SupervisorResponse, ipc::channel::NoEvent>>(&b)
+                }) {
                     Some(Ok(ServerMsg::Response { resp, .. })) => println!("answer: {resp:?}"),
                     other => println!("unexpected: {other:?}"),
                 }
