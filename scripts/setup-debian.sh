@@ -23,7 +23,3 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz"
   cargo install --locked cargo-fuzz
 fi
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "== installing cargo-nextest"
-  cargo install --locked cargo-nextest
-fi
