@@ -368,3 +368,29 @@ fn every_suite_mode_esn_roundtrip() {
     }
     assert_eq!(n, all_specs().len() * 2 * 3 * 5);
 }
+
+/// The datapath's zero-copy path: an inner packet read at an offset that
+/// leaves room for outer IPv4 + UDP + ESP header + IV, sealed in place, outer
+/// header prepended in place, then received, located and opened in place.
+#[test]
+fn datapath_zero_copy_nat_t() {
+    use fwd::esp::ip::Outer;
+    let spec = SuiteSpec::new(EncAlg::AesGcm128(GcmIcv::B16), IntegAlg::None).unwrap();
+    let (mut tx, mut rx) = pair(spec, false, Mode::Tunnel);
+    let outer = Outer::V4 { src: [192, 0, 2, 1], dst: [198, 51, 100, 7], ttl: 64, id: 1, udp: Some((4500, 4500)) };
+    let (inner, _) = make_payload(Mode::Tunnel, false, b"payload bytes");
+    let head = outer.len() + tx.headroom();
+    let mut buf = vec![0u8; head + inner.len() + tx.max_tailroom()];
+    buf[head..head + inner.len()].copy_from_slice(&inner);
+    let esp = tx.seal_ip(&mut buf, head..head + inner.len()).unwrap();
+    let wire = outer.prepend(&mut buf, esp).unwrap();
+    assert_eq!(wire.start, 0);
+    let mut rcv = buf[wire].to_vec();
+    let (off, udp) = common::find_esp(&rcv).unwrap();
+    assert!(udp);
+    let o = rx.open(&mut rcv[off..]).unwrap();
+    assert_eq!(o.next_header, 4);
+    assert_eq!(rcv[off..][o.payload], inner[..]);
+    buf[40] = 0x20; // version 2: not IP
+    assert_eq!(tx.seal_ip(&mut buf, 40..45), Err(EspError::BadInner));
+}

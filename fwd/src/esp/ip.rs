@@ -235,6 +235,100 @@ pub fn write_udp_encap(out: &mut [u8], src_port: u16, dst_port: u16, udp_len: u1
     Ok(())
 }
 
+/// Outer header to put in front of a sealed ESP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outer {
+    /// IPv4, protocol 50 (or 17 with `udp`).
+    V4 {
+        /// Source address.
+        src: [u8; 4],
+        /// Destination address.
+        dst: [u8; 4],
+        /// TTL.
+        ttl: u8,
+        /// Identification.
+        id: u16,
+        /// NAT-T ports (RFC 3948): ESP in UDP when set.
+        udp: Option<(u16, u16)>,
+    },
+    /// IPv6, next header 50 (or 17 with `udp`; the UDP checksum is then left
+    /// 0, which RFC 6935/6936 allow only for tunnels that opt in — prefer
+    /// plain ESP over IPv6).
+    V6 {
+        /// Source address.
+        src: [u8; 16],
+        /// Destination address.
+        dst: [u8; 16],
+        /// Hop limit.
+        hop_limit: u8,
+        /// NAT-T ports.
+        udp: Option<(u16, u16)>,
+    },
+}
+
+impl Outer {
+    /// Header bytes this outer header takes.
+    pub fn len(&self) -> usize {
+        match self {
+            Outer::V4 { udp, .. } => IPV4_HDR_LEN + if udp.is_some() { UDP_HDR_LEN } else { 0 },
+            Outer::V6 { udp, .. } => IPV6_HDR_LEN + if udp.is_some() { UDP_HDR_LEN } else { 0 },
+        }
+    }
+
+    /// Always false: an outer header is never empty.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Write the header(s) into the bytes just in front of `buf[esp]` and
+    /// return the range of the whole outer packet. In place, no copy of the
+    /// ESP packet.
+    pub fn prepend(&self, buf: &mut [u8], esp: core::ops::Range<usize>) -> Result<core::ops::Range<usize>> {
+        let start = esp.start.checked_sub(self.len()).ok_or(EspError::NoRoom)?;
+        let total = esp.end.checked_sub(start).ok_or(EspError::NoRoom)?;
+        if esp.end > buf.len() {
+            return Err(EspError::NoRoom);
+        }
+        let hdr = buf.get_mut(start..esp.start).ok_or(EspError::NoRoom)?;
+        let (udp, ip_len) = match self {
+            Outer::V4 { udp, .. } => (udp, IPV4_HDR_LEN),
+            Outer::V6 { udp, .. } => (udp, IPV6_HDR_LEN),
+        };
+        let (ip_hdr, udp_hdr) = hdr.split_at_mut(ip_len);
+        let proto = if let Some((sp, dp)) = udp {
+            let ulen = u16::try_from(total - ip_len).map_err(|_| EspError::NoRoom)?;
+            write_udp_encap(udp_hdr, *sp, *dp, ulen)?;
+            PROTO_UDP
+        } else {
+            PROTO_ESP
+        };
+        match *self {
+            Outer::V4 { src, dst, ttl, id, .. } => Ipv4Header {
+                tos: 0,
+                total_len: u16::try_from(total).map_err(|_| EspError::NoRoom)?,
+                id,
+                flags_frag: 0,
+                ttl,
+                protocol: proto,
+                src,
+                dst,
+            }
+            .write(ip_hdr)?,
+            Outer::V6 { src, dst, hop_limit, .. } => Ipv6Header {
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len: u16::try_from(total - IPV6_HDR_LEN).map_err(|_| EspError::NoRoom)?,
+                next_header: proto,
+                hop_limit,
+                src,
+                dst,
+            }
+            .write(ip_hdr)?,
+        }
+        Ok(start..esp.end)
+    }
+}
+
 /// What a UDP/4500 payload is (RFC 3948 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NatTKind {
@@ -304,6 +398,22 @@ mod tests {
         h.write(&mut b).unwrap();
         assert_eq!(Ipv6Header::parse(&b).unwrap(), h);
         assert_eq!(packet_len(&b), Some(140));
+    }
+
+    #[test]
+    fn prepend_outer() {
+        let mut buf = [0u8; 100];
+        let esp = 40..90;
+        let o = Outer::V4 { src: [1, 2, 3, 4], dst: [5, 6, 7, 8], ttl: 64, id: 9, udp: Some((4500, 4500)) };
+        let r = o.prepend(&mut buf, esp.clone()).unwrap();
+        assert_eq!(r, 12..90);
+        let (h, hl) = Ipv4Header::parse(&buf[r.clone()]).unwrap();
+        assert_eq!((h.protocol, h.total_len, hl), (PROTO_UDP, 78, 20));
+        assert_eq!(&buf[32..40], &[0x11, 0x94, 0x11, 0x94, 0, 58, 0, 0]);
+        let o6 = Outer::V6 { src: [1; 16], dst: [2; 16], hop_limit: 9, udp: None };
+        assert_eq!(o6.prepend(&mut buf, esp.clone()), Ok(0..90));
+        assert_eq!(Ipv6Header::parse(&buf).unwrap().payload_len, 50);
+        assert_eq!(o6.prepend(&mut buf, 39..90), Err(EspError::NoRoom));
     }
 
     #[test]

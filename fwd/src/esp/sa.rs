@@ -227,6 +227,17 @@ impl EspSa {
         self.seal_inner(buf, payload, next_header, None)
     }
 
+    /// Tunnel-mode convenience: seal the IP packet `buf[payload]`, taking the
+    /// next header (4 or 41) from its version nibble.
+    pub fn seal_ip(&mut self, buf: &mut [u8], payload: Range<usize>) -> Result<Range<usize>> {
+        let nh = match buf.get(payload.start).map(|b| b >> 4) {
+            Some(4) => NH_IPV4,
+            Some(6) => NH_IPV6,
+            _ => return Err(EspError::BadInner),
+        };
+        self.seal(buf, payload, nh)
+    }
+
     /// `seal` with a caller-chosen IV. Known-answer tests only: reusing an IV
     /// breaks CBC, CTR and GCM.
     #[doc(hidden)]
