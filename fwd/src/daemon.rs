@@ -7,6 +7,9 @@ use ipc::server::{self, Handler, Peer, Reply, Server};
 use ipc::{Dirs, Role};
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::OwnedFd;
+use ipc::sa::{SaId, SaSpec};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -23,7 +26,18 @@ pub struct Fwd {
     server: Rc<Server<FwdChannel>>,
     ike: UdpSocket,
     natt: UdpSocket,
+    /// Installed SAs, with the request they came from (keys inside the SA only).
+    sas: RefCell<BTreeMap<SaId, InstalledSa>>,
 }
+
+struct InstalledSa {
+    conn: String,
+    by: Role,
+    _sa: crate::esp::EspSa,
+}
+
+/// Most SAs fwd holds: a bound on what a misbehaving client can make it allocate.
+pub const MAX_SAS: usize = 65536;
 
 /// Bind a dual-stack UDP socket on every address (IPv4-mapped included).
 fn bind_udp(port: u16) -> std::io::Result<UdpSocket> {
@@ -53,11 +67,45 @@ impl Fwd {
         s.clients = self.server.clients();
         for (what, sock) in [("ike", &self.ike), ("nat-t", &self.natt)] {
             if let Ok(a) = sock.local_addr() {
-                s.notes
-                    .push(format!("{what} socket: udp port {}", a.port()));
+                s.notes.push(format!("{what} socket: udp port {}", a.port()));
             }
         }
+        let sas = self.sas.borrow();
+        let from = |r: Role| sas.values().filter(|s| s.by == r).count();
+        s.notes.push(format!("SAs: {} ({} from confd, {} from ikerd)", sas.len(), from(Role::Confd), from(Role::Ikerd)));
         s
+    }
+
+    fn add_sa(&self, peer: Peer, spec: SaSpec) -> FwdResponse {
+        let id = spec.id();
+        if self.sas.borrow().contains_key(&id) {
+            tracing::warn!("fwd.sock: refused SA {id:?} from {peer}: an SA with this SPI exists");
+            return FwdResponse::Denied(format!("SA {id:?} exists"));
+        }
+        if self.sas.borrow().len() >= MAX_SAS {
+            tracing::warn!("fwd.sock: refused SA {id:?} from {peer}: {MAX_SAS} SAs installed");
+            return FwdResponse::Denied(format!("at most {MAX_SAS} SAs"));
+        }
+        match crate::sa_request::build_esp(&spec) {
+            Ok(sa) => {
+                tracing::info!(
+                    "installed {:?} SA {:#010x} {} -> {} for \"{}\" ({:?}/{:?}) at the request of {peer}",
+                    spec.direction,
+                    spec.spi,
+                    spec.src,
+                    spec.dst,
+                    spec.conn,
+                    spec.encr,
+                    spec.integ
+                );
+                self.sas.borrow_mut().insert(id, InstalledSa { conn: spec.conn, by: peer.role, _sa: sa });
+                FwdResponse::SaAdded(id)
+            }
+            Err(why) => {
+                tracing::warn!("fwd.sock: refused SA {id:?} from {peer}: {why}");
+                FwdResponse::Denied(why)
+            }
+        }
     }
 
     fn ike_socket(&self, peer: Peer) -> Reply<FwdResponse> {
@@ -90,6 +138,14 @@ impl Handler<FwdChannel> for Fwd {
             FwdRequest::Ping => Reply::new(FwdResponse::Pong),
             FwdRequest::Status => Reply::new(FwdResponse::Status(self.status())),
             FwdRequest::IkeSocket => self.ike_socket(peer),
+            FwdRequest::AddSa(spec) => Reply::new(self.add_sa(peer, spec)),
+            FwdRequest::DeleteSa(id) => Reply::new(match self.sas.borrow_mut().remove(&id) {
+                Some(sa) => {
+                    tracing::info!("deleted SA {id:?} of \"{}\" at the request of {peer}", sa.conn);
+                    FwdResponse::SaDeleted(id)
+                }
+                None => FwdResponse::Error(format!("no SA {id:?}")),
+            }),
         }
     }
 }
@@ -104,11 +160,7 @@ pub async fn run(dirs: Dirs, ports: PortArgs) -> Result<(), String> {
     let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
     srv.spawn(
         listener,
-        Rc::new(Fwd {
-            server: srv.clone(),
-            ike,
-            natt,
-        }),
+        Rc::new(Fwd { server: srv.clone(), ike, natt, sas: RefCell::new(BTreeMap::new()) }),
     );
     tracing::info!(
         "IKE on udp {}, NAT-T on udp {}",

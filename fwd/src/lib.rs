@@ -1,3 +1,4 @@
 //! fwd: the privileged datapath daemon (TUN, UDP 500/4500, raw ESP/AH, SPD/SAD).
 pub mod daemon;
 pub mod esp;
+pub mod sa_request;

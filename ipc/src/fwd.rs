@@ -27,6 +27,9 @@ pub enum FwdRequest {
     Status,
     /// ikerd only: pass me the bound IKE socket (UDP port 500). The answer carries one fd.
     IkeSocket,
+    /// Install an SA (confd: manual keying; ikerd: negotiated).
+    AddSa(crate::sa::SaSpec),
+    DeleteSa(crate::sa::SaId),
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -38,6 +41,8 @@ pub enum FwdResponse {
     IkeSocket {
         port: u16,
     },
+    SaAdded(crate::sa::SaId),
+    SaDeleted(crate::sa::SaId),
     Denied(String),
     Error(String),
 }

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod paths;
 pub mod peer;
 pub mod runtime;
+pub mod sa;
 pub mod server;
 pub mod status;
 pub mod supervisor;
