@@ -9,7 +9,7 @@ use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::OwnedFd;
 use ipc::sa::{SaId, SaSpec};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use crate::sad::{IpsecProto, Sad, SaKey};
 use std::rc::Rc;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -27,7 +27,7 @@ pub struct Fwd {
     ike: UdpSocket,
     natt: UdpSocket,
     /// Installed SAs, with the request they came from (keys inside the SA only).
-    sas: RefCell<BTreeMap<SaId, InstalledSa>>,
+    sas: RefCell<Sad<InstalledSa>>,
 }
 
 struct InstalledSa {
@@ -36,8 +36,14 @@ struct InstalledSa {
     _sa: crate::esp::EspSa,
 }
 
-/// Most SAs fwd holds: a bound on what a misbehaving client can make it allocate.
-pub const MAX_SAS: usize = 65536;
+/// The SAD key of an SA named on the wire.
+fn sad_key(id: &SaId) -> SaKey {
+    let proto = match id.proto {
+        ipc::sa::IpsecProto::Esp => IpsecProto::Esp,
+        ipc::sa::IpsecProto::Ah => IpsecProto::Ah,
+    };
+    SaKey { spi: id.spi, proto, dst: id.dst }
+}
 
 /// Bind a dual-stack UDP socket on every address (IPv4-mapped included).
 fn bind_udp(port: u16) -> std::io::Result<UdpSocket> {
@@ -71,23 +77,23 @@ impl Fwd {
             }
         }
         let sas = self.sas.borrow();
-        let from = |r: Role| sas.values().filter(|s| s.by == r).count();
+        let from = |r: Role| sas.iter().filter(|(_, s)| s.by == r).count();
         s.notes.push(format!("SAs: {} ({} from confd, {} from ikerd)", sas.len(), from(Role::Confd), from(Role::Ikerd)));
         s
     }
 
     fn add_sa(&self, peer: Peer, spec: SaSpec) -> FwdResponse {
         let id = spec.id();
-        if self.sas.borrow().contains_key(&id) {
-            tracing::warn!("fwd.sock: refused SA {id:?} from {peer}: an SA with this SPI exists");
-            return FwdResponse::Denied(format!("SA {id:?} exists"));
-        }
-        if self.sas.borrow().len() >= MAX_SAS {
-            tracing::warn!("fwd.sock: refused SA {id:?} from {peer}: {MAX_SAS} SAs installed");
-            return FwdResponse::Denied(format!("at most {MAX_SAS} SAs"));
-        }
-        match crate::sa_request::build_esp(&spec) {
-            Ok(sa) => {
+        let key = sad_key(&id);
+        let built = crate::sa_request::build_esp(&spec).and_then(|sa| {
+            let conn = spec.conn.clone();
+            self.sas
+                .borrow_mut()
+                .insert(key, InstalledSa { conn, by: peer.role, _sa: sa })
+                .map_err(|e| format!("SA {key}: {e}"))
+        });
+        match built {
+            Ok(()) => {
                 tracing::info!(
                     "installed {:?} SA {:#010x} {} -> {} for \"{}\" ({:?}/{:?}) at the request of {peer}",
                     spec.direction,
@@ -98,7 +104,6 @@ impl Fwd {
                     spec.encr,
                     spec.integ
                 );
-                self.sas.borrow_mut().insert(id, InstalledSa { conn: spec.conn, by: peer.role, _sa: sa });
                 FwdResponse::SaAdded(id)
             }
             Err(why) => {
@@ -139,7 +144,7 @@ impl Handler<FwdChannel> for Fwd {
             FwdRequest::Status => Reply::new(FwdResponse::Status(self.status())),
             FwdRequest::IkeSocket => self.ike_socket(peer),
             FwdRequest::AddSa(spec) => Reply::new(self.add_sa(peer, spec)),
-            FwdRequest::DeleteSa(id) => Reply::new(match self.sas.borrow_mut().remove(&id) {
+            FwdRequest::DeleteSa(id) => Reply::new(match self.sas.borrow_mut().remove(&sad_key(&id)) {
                 Some(sa) => {
                     tracing::info!("deleted SA {id:?} of \"{}\" at the request of {peer}", sa.conn);
                     FwdResponse::SaDeleted(id)
@@ -160,7 +165,7 @@ pub async fn run(dirs: Dirs, ports: PortArgs) -> Result<(), String> {
     let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
     srv.spawn(
         listener,
-        Rc::new(Fwd { server: srv.clone(), ike, natt, sas: RefCell::new(BTreeMap::new()) }),
+        Rc::new(Fwd { server: srv.clone(), ike, natt, sas: RefCell::new(Sad::new()) }),
     );
     tracing::info!(
         "IKE on udp {}, NAT-T on udp {}",

@@ -141,6 +141,7 @@ pub fn build_esp(spec: &SaSpec) -> Result<esp::EspSa, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use ipc::sa::*;
@@ -168,7 +169,7 @@ mod tests {
     fn refused(f: impl FnOnce(&mut SaSpec)) -> String {
         let mut s = good();
         f(&mut s);
-        esp_config(&s).err().expect("must be refused")
+        esp_config(&s).expect_err("must be refused")
     }
 
     #[test]

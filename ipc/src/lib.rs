@@ -31,4 +31,5 @@ pub use paths::{DirArgs, Dirs};
 pub use wire::IpcError;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod roundtrip_tests;

@@ -57,7 +57,7 @@ fn two_instances_side_by_side_in_two_namespaces() {
                 .contains("udp port 500, received from fwd"),
             "{ikerd:#}"
         );
-        let text = run_ok(&mut inst.ctl().arg("status")).expect("status text");
+        let text = run_ok(inst.ctl().arg("status")).expect("status text");
         assert!(text.contains("confd") && text.contains("ready"), "{text}");
     }
     // Distinct processes, distinct sockets.
