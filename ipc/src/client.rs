@@ -220,14 +220,12 @@ async fn run<C: Channel>(inner: Rc<LinkInner<C>>) {
                 reason
             }
         };
-        let was_up = inner.state.borrow().is_up();
-        if was_up || !matches!(*inner.state.borrow(), LinkState::Connecting) {
-            *inner.state.borrow_mut() = LinkState::Down {
-                since_unix: now_unix(),
-                reason,
-                reconnects: inner.reconnects.get(),
-            };
-        }
+        // Down since the link was lost (or first failed); later failed retries only update the reason.
+        let since_unix = match &*inner.state.borrow() {
+            LinkState::Down { since_unix, .. } => *since_unix,
+            LinkState::Up { .. } | LinkState::Connecting => now_unix(),
+        };
+        *inner.state.borrow_mut() = LinkState::Down { since_unix, reason, reconnects: inner.reconnects.get() };
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }

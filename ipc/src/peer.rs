@@ -3,7 +3,7 @@
 use crate::hello::Role;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// The kernel's word on who is at the other end of a Unix socket.
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -141,12 +141,4 @@ pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<Own
         }
     }
     Ok((msg.bytes, fds))
-}
-
-/// A received fd is only ever an owned handle; helper to show which fds a frame carried in logs.
-pub fn fd_list(fds: &[OwnedFd]) -> String {
-    fds.iter()
-        .map(|f| f.as_raw_fd().to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
