@@ -141,6 +141,13 @@ impl Supervisor {
                 .arg(&self.dirs.run);
             cmd.env("NOTIFY_SOCKET", self.dirs.notify_socket());
             cmd.stdin(std::process::Stdio::null());
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec. A daemon
+            // whose supervisor dies gets SIGTERM, so no orphan holds the instance's sockets.
+            unsafe {
+                cmd.pre_exec(|| {
+                    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+                });
+            }
             match open_log(&self.dirs.log_file(role.name())).and_then(|f| Ok((f.try_clone()?, f))) {
                 Ok((out, err)) => {
                     cmd.stdout(out).stderr(err);

@@ -256,3 +256,24 @@ fn sigkilled_daemons_come_back_and_peers_reconnect() {
         }
     }
 }
+
+#[test]
+fn daemons_exit_with_their_supervisor_and_the_instance_starts_again() {
+    let inst = started("orphan");
+    let daemons = pids(&inst);
+    let sup = inst.pid("supervisor").expect("supervisor pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(sup), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    let alive = |pid: i32| {
+        // A zombie is gone for our purpose: its sockets are closed.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while daemons.iter().any(|(_, p)| alive(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = daemons.iter().filter(|(_, p)| alive(*p)).collect();
+    assert!(left.is_empty(), "daemons outlived their supervisor: {left:?}");
+    // No stale socket or pid file keeps a new supervisor from starting.
+    inst.start().expect("start again");
+    inst.wait_status(READY_TIMEOUT, "ready again", |s| all_ready(s) && all_links_up(s)).expect("ready");
+}
