@@ -466,9 +466,9 @@ impl Suite {
             CipherKey::Cbc128(c) => cbc_encrypt(c, iv, body),
             CipherKey::Cbc192(c) => cbc_encrypt(c, iv, body),
             CipherKey::Cbc256(c) => cbc_encrypt(c, iv, body),
-            CipherKey::Ctr128(c, s) => ctr_apply(c, s, iv, body),
-            CipherKey::Ctr192(c, s) => ctr_apply(c, s, iv, body),
-            CipherKey::Ctr256(c, s) => ctr_apply(c, s, iv, body),
+            CipherKey::Ctr128(c, s) => ctr_apply(c, s, iv, 1, body),
+            CipherKey::Ctr192(c, s) => ctr_apply(c, s, iv, 1, body),
+            CipherKey::Ctr256(c, s) => ctr_apply(c, s, iv, 1, body),
             _ => Err(EspError::Unsupported),
         }
     }
@@ -481,9 +481,9 @@ impl Suite {
             CipherKey::Cbc128(c) => cbc_decrypt(c, iv, body),
             CipherKey::Cbc192(c) => cbc_decrypt(c, iv, body),
             CipherKey::Cbc256(c) => cbc_decrypt(c, iv, body),
-            CipherKey::Ctr128(c, s) => ctr_apply(c, s, iv, body),
-            CipherKey::Ctr192(c, s) => ctr_apply(c, s, iv, body),
-            CipherKey::Ctr256(c, s) => ctr_apply(c, s, iv, body),
+            CipherKey::Ctr128(c, s) => ctr_apply(c, s, iv, 1, body),
+            CipherKey::Ctr192(c, s) => ctr_apply(c, s, iv, 1, body),
+            CipherKey::Ctr256(c, s) => ctr_apply(c, s, iv, 1, body),
             _ => Err(EspError::Unsupported),
         }
     }
@@ -643,11 +643,13 @@ fn ctr_block(salt: &[u8; 4], iv: &[u8], first: u32) -> [u8; 16] {
     b
 }
 
-fn ctr_apply<C>(c: &C, salt: &[u8; 4], iv: &[u8], body: &mut [u8]) -> Result<()>
+/// XOR `body` with the AES-CTR keystream of counter blocks `salt || iv || n`, n = `first`, `first`+1, …
+/// (RFC 3686 starts at 1; GCM's payload keystream starts at 2, after J0).
+fn ctr_apply<C>(c: &C, salt: &[u8; 4], iv: &[u8], first: u32, body: &mut [u8]) -> Result<()>
 where
     C: BlockEncryptMut + BlockCipher<BlockSize = cipher::consts::U16> + Clone,
 {
-    let block = ctr_block(salt, iv, 1);
+    let block = ctr_block(salt, iv, first);
     let core = <ctr::CtrCore<C, ctr::flavors::Ctr32BE> as cipher::InnerIvInit>::inner_iv_init(
         c.clone(),
         &block.into(),
@@ -729,23 +731,10 @@ fn gcm8_seal<C>(
 where
     C: BlockEncrypt + BlockEncryptMut + BlockCipher<BlockSize = cipher::consts::U16> + Clone,
 {
-    gcm8_ctr(&g.cipher, salt, iv, body)?;
+    ctr_apply(&g.cipher, salt, iv, 2, body)?;
     let j0 = ctr_block(salt, iv, 1);
     let tag = gcm8_tag(g, &j0, aad, body);
     copy_exact(icv, tag.get(..8).unwrap_or(&[]))
-}
-
-fn gcm8_ctr<C>(c: &C, salt: &[u8; 4], iv: &[u8], body: &mut [u8]) -> Result<()>
-where
-    C: BlockEncryptMut + BlockCipher<BlockSize = cipher::consts::U16> + Clone,
-{
-    let block = ctr_block(salt, iv, 2);
-    let core = <ctr::CtrCore<C, ctr::flavors::Ctr32BE> as cipher::InnerIvInit>::inner_iv_init(
-        c.clone(),
-        &block.into(),
-    );
-    let mut s = ctr::Ctr32BE::<C>::from_core(core);
-    s.try_apply_keystream(body).map_err(|_| EspError::BadLength)
 }
 
 fn gcm8_open<C>(
@@ -765,7 +754,7 @@ where
     if !bool::from(want.ct_eq(icv)) {
         return Err(EspError::BadIcv);
     }
-    gcm8_ctr(&g.cipher, salt, iv, body)
+    ctr_apply(&g.cipher, salt, iv, 2, body)
 }
 
 #[cfg(test)]
