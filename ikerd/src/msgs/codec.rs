@@ -106,6 +106,42 @@ pub trait Codec: Sized {
 }
 
 /// Append a big-endian u16.
+/// One payload's generic header (next payload, flags, length; the same in ISAKMP and IKEv2) and body.
+pub struct ChainStep<'a> {
+    /// The next payload's type byte.
+    pub next: u8,
+    /// IKEv2's critical bit lives here; ISAKMP's byte is reserved.
+    pub flags: u8,
+    /// The payload body after the 4-byte header.
+    pub body: &'a [u8],
+}
+
+/// Read the next payload of a chain of which `count` payloads were already read. The walk is bounded
+/// by [`MAX_PAYLOADS`], refuses a chain that announces a payload past the end of the message, and
+/// every step consumes at least the 4 header bytes, so a chain can neither loop nor run over.
+pub fn read_chain_step<'a>(r: &mut Reader<'a>, count: usize) -> Result<ChainStep<'a>, DecodeError> {
+    if count >= MAX_PAYLOADS {
+        return Err(DecodeError::TooMany {
+            what: "payloads",
+            limit: MAX_PAYLOADS,
+        });
+    }
+    if r.is_empty() {
+        return Err(DecodeError::Chain("next payload set but message ends"));
+    }
+    let next = r.u8("payload next")?;
+    let flags = r.u8("payload flags")?;
+    let len = usize::from(r.u16("payload length")?);
+    if len < 4 {
+        return Err(DecodeError::BadLength {
+            what: "generic payload header",
+            len,
+        });
+    }
+    let body = r.take(len - 4, "payload body")?;
+    Ok(ChainStep { next, flags, body })
+}
+
 pub fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }

@@ -38,7 +38,7 @@ pub use ts::{TrafficSelector, TsPayload};
 pub use vendor::VendorPayload;
 
 use super::codec::{
-    patch_u16_len, patch_u32_len, placeholder_u16, put_u32, Codec, DecodeError, MAX_PAYLOADS,
+    patch_u16_len, patch_u32_len, placeholder_u16, put_u32, read_chain_step, Codec, DecodeError,
 };
 use super::reader::Reader;
 
@@ -204,7 +204,7 @@ impl Payload {
 /// exactly. An SK/SKF payload ends the chain and must be the last bytes;
 /// `allow_sk` is false for decrypted inner chains (SK inside SK is an
 /// error). Lengths are checked against what remains, the count is bounded
-/// by [`MAX_PAYLOADS`], and every step consumes at least 4 bytes.
+/// by [`read_chain_step`], and every step consumes at least 4 bytes.
 pub fn decode_payload_chain(
     first: PayloadType,
     bytes: &[u8],
@@ -214,25 +214,8 @@ pub fn decode_payload_chain(
     let mut next = first;
     let mut out = Vec::new();
     while next != PayloadType::NONE {
-        if out.len() >= MAX_PAYLOADS {
-            return Err(DecodeError::TooMany {
-                what: "payloads",
-                limit: MAX_PAYLOADS,
-            });
-        }
-        if r.is_empty() {
-            return Err(DecodeError::Chain("next payload set but message ends"));
-        }
-        let np = PayloadType(r.u8("payload next")?);
-        let flags = r.u8("payload flags")?;
-        let len = usize::from(r.u16("payload length")?);
-        if len < 4 {
-            return Err(DecodeError::BadLength {
-                what: "generic payload header",
-                len,
-            });
-        }
-        let body = r.take(len - 4, "payload body")?;
+        let step = read_chain_step(&mut r, out.len())?;
+        let (np, flags, body) = (PayloadType(step.next), step.flags, step.body);
         let is_sk = next == PayloadType::SK || next == PayloadType::SKF;
         if is_sk && !allow_sk {
             return Err(DecodeError::Chain(

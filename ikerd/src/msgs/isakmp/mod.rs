@@ -37,7 +37,7 @@ pub use sig::SigPayload;
 pub use vendor::VendorPayload;
 
 use super::codec::{
-    patch_u16_len, patch_u32_len, placeholder_u16, put_u32, Codec, DecodeError, MAX_PAYLOADS,
+    patch_u16_len, patch_u32_len, placeholder_u16, put_u32, read_chain_step, Codec, DecodeError,
 };
 use super::reader::Reader;
 
@@ -197,7 +197,7 @@ pub struct Message {
 /// `allow_padding`: a decrypted IKEv1 body carries cipher padding after the
 /// last payload; when true, bytes after the chain's end are ignored, when
 /// false they are an error. Every payload length is checked against what
-/// remains; the chain is bounded by [`MAX_PAYLOADS`] and always advances,
+/// remains; the chain is bounded by [`read_chain_step`] and always advances,
 /// so it cannot loop.
 pub fn decode_payload_chain(
     first: PayloadType,
@@ -208,25 +208,8 @@ pub fn decode_payload_chain(
     let mut next = first;
     let mut out = Vec::new();
     while next != PayloadType::NONE {
-        if out.len() >= MAX_PAYLOADS {
-            return Err(DecodeError::TooMany {
-                what: "payloads",
-                limit: MAX_PAYLOADS,
-            });
-        }
-        if r.is_empty() {
-            return Err(DecodeError::Chain("next payload set but message ends"));
-        }
-        let np = PayloadType(r.u8("payload next")?);
-        let _reserved = r.u8("payload reserved")?;
-        let len = usize::from(r.u16("payload length")?);
-        if len < 4 {
-            return Err(DecodeError::BadLength {
-                what: "generic payload header",
-                len,
-            });
-        }
-        let body = r.take(len - 4, "payload body")?;
+        let step = read_chain_step(&mut r, out.len())?;
+        let (np, body) = (PayloadType(step.next), step.body);
         out.push(Payload::decode_body(next, body)?);
         next = np;
     }
