@@ -34,8 +34,14 @@ pub struct Confd {
 /// Whether a control request changes state (and so needs root or the admin group).
 pub fn changes_state(req: &CtlRequest) -> bool {
     match req {
-        CtlRequest::Ping | CtlRequest::Status | CtlRequest::HostKeys => false,
-        CtlRequest::Reload | CtlRequest::RereadSecrets => true,
+        CtlRequest::Ping | CtlRequest::Status | CtlRequest::HostKeys | CtlRequest::Look => false,
+        CtlRequest::Reload
+        | CtlRequest::RereadSecrets
+        | CtlRequest::ManualUp(_)
+        | CtlRequest::ManualDown(_)
+        | CtlRequest::Route(_)
+        | CtlRequest::Unroute(_)
+        | CtlRequest::SaSecrets => true,
     }
 }
 
@@ -168,6 +174,12 @@ impl Handler<CtlChannel> for Confd {
             CtlRequest::Reload => self.reload(),
             CtlRequest::RereadSecrets => self.keyd_call(KeydRequest::RereadSecrets).await,
             CtlRequest::HostKeys => self.keyd_call(KeydRequest::HostKeys).await,
+            CtlRequest::ManualUp(_)
+            | CtlRequest::ManualDown(_)
+            | CtlRequest::Route(_)
+            | CtlRequest::Unroute(_)
+            | CtlRequest::Look
+            | CtlRequest::SaSecrets => CtlResponse::Error("not wired yet".into()),
         })
     }
 }

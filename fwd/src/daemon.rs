@@ -151,6 +151,7 @@ impl Handler<FwdChannel> for Fwd {
                 }
                 None => FwdResponse::Error(format!("no SA {id:?}")),
             }),
+            _ => Reply::new(FwdResponse::Error("not wired yet".into())),
         }
     }
 }

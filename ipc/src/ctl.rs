@@ -32,6 +32,16 @@ pub enum CtlRequest {
     RereadSecrets,
     /// Public halves of keyd's RSA keys.
     HostKeys,
+    /// `ipsecctl manual up|down NAME`: install or take down a manually keyed conn's SAs and policies.
+    ManualUp(String),
+    ManualDown(String),
+    /// `ipsecctl route|unroute NAME`: the conn's policies and routes with no SA (trap), or remove them.
+    Route(String),
+    Unroute(String),
+    /// `ipsecctl eroute` and `ipsecctl look`: fwd's listing (no keys).
+    Look,
+    /// `ipsecctl sa --tcpdump-secrets`: root only.
+    SaSecrets,
 }
 
 /// What one daemon answered, or why it could not be asked.
@@ -52,6 +62,10 @@ pub enum CtlResponse {
     ReloadFailed(Vec<String>),
     SecretsLoaded(crate::keyd::SecretsSummary),
     HostKeys(Vec<crate::keyd::HostKey>),
+    /// A state change was made; the text says what (one line per item).
+    Done(Vec<String>),
+    Look(crate::policy::Look),
+    SaSecrets(Vec<crate::policy::SaSecret>),
     PermissionDenied(String),
     Error(String),
 }

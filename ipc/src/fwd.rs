@@ -1,6 +1,8 @@
 //! Channel `fwd.sock`: ikerd and confd ask fwd (the privileged datapath daemon).
 
-use crate::channel::{Channel, NoEvent};
+use crate::channel::Channel;
+use crate::policy::{ConnState, FlowInfo, Look, PolicySpec, RemoveMode, SaSecret};
+use crate::sa::{SaId, SaSpec};
 use crate::hello::Role;
 use crate::status::DaemonStatus;
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ impl Channel for FwdChannel {
     const MODE: u32 = 0o660;
     type Request = FwdRequest;
     type Response = FwdResponse;
-    type Event = NoEvent;
+    type Event = FwdEvent;
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -27,9 +29,40 @@ pub enum FwdRequest {
     Status,
     /// ikerd only: pass me the bound IKE socket (UDP port 500). The answer carries one fd.
     IkeSocket,
-    /// Install an SA (confd: manual keying; ikerd: negotiated).
-    AddSa(crate::sa::SaSpec),
-    DeleteSa(crate::sa::SaId),
+    /// Install an SA (confd: manual keying, setkey; ikerd: negotiated).
+    AddSa(SaSpec),
+    DeleteSa(SaId),
+    /// Install one policy (setkey's `spdadd`).
+    AddPolicy(PolicySpec),
+    /// Install or replace everything of one connection at once (checked whole before any change).
+    InstallConn(ConnState),
+    /// Take a connection down (`KeepRoute`) or remove it entirely (`Everything`).
+    RemoveConn { conn: String, mode: RemoveMode },
+    /// Remove every SA (`Sa`) or every policy (`Policy`) that `by` installed: setkey's `flush` and
+    /// `spdflush`. Nothing another client installed is touched.
+    Flush(FlushWhat),
+    /// SAs, policies, routes and counters, without keys.
+    Look,
+    /// The keys of every SA, for `ipsecctl sa --tcpdump-secrets`. confd only (it checks that its caller
+    /// is root); refused to ikerd.
+    Secrets,
+}
+
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlushWhat {
+    Sas,
+    Policies,
+}
+
+/// What fwd tells ikerd without being asked.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FwdEvent {
+    /// A packet hit a routed policy with no SA (rate-limited per policy): negotiate one.
+    Acquire { conn: String, flow: FlowInfo },
+    /// An SA reached its soft (rekey due) or hard (deleted) lifetime.
+    Expire { conn: String, id: SaId, hard: bool },
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -41,8 +74,14 @@ pub enum FwdResponse {
     IkeSocket {
         port: u16,
     },
-    SaAdded(crate::sa::SaId),
-    SaDeleted(crate::sa::SaId),
+    SaAdded(SaId),
+    SaDeleted(SaId),
+    PolicyAdded { id: u64 },
+    ConnInstalled { conn: String, sas: u32, policies: u32 },
+    ConnRemoved { conn: String, sas: u32, policies: u32 },
+    Flushed { removed: u32 },
+    Look(Look),
+    Secrets(Vec<SaSecret>),
     Denied(String),
     Error(String),
 }

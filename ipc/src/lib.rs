@@ -18,6 +18,7 @@ pub mod log;
 pub mod notify;
 pub mod paths;
 pub mod peer;
+pub mod policy;
 pub mod runtime;
 pub mod sa;
 pub mod server;

@@ -74,6 +74,11 @@ proptest! {
     }
 
     #[test]
+    fn fwd_events(e in any::<crate::fwd::FwdEvent>()) {
+        roundtrip(&ServerMsg::<crate::fwd::FwdResponse, crate::fwd::FwdEvent>::Event(e), crate::fwd::FwdChannel::MAX_FRAME);
+    }
+
+    #[test]
     fn ikerd(id in any::<u32>(), q in any::<crate::ikerd::IkerdRequest>(), a in any::<crate::ikerd::IkerdResponse>()) {
         client::<crate::ikerd::IkerdChannel>(id, q);
         response::<crate::ikerd::IkerdChannel>(id, a);
