@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod topology;
+
 pub type Result<T> = std::result::Result<T, String>;
 
 /// The directory holding the built binaries (`cargo build --bins` puts them beside the test binary's
