@@ -2,7 +2,7 @@
 //! socket from fwd (it holds no capability to bind one itself) each time the fwd link comes up.
 
 use ipc::client::Link;
-use ipc::fwd::{FwdChannel, FwdRequest, FwdResponse};
+use ipc::fwd::{FwdChannel, FwdEvent, FwdRequest, FwdResponse};
 use ipc::ikerd::{IkerdChannel, IkerdRequest, IkerdResponse};
 use ipc::keyd::KeydChannel;
 use ipc::peer::Authz;
@@ -18,6 +18,8 @@ pub struct Ikerd {
     fwd: Link<FwdChannel>,
     /// The IKE socket fwd handed over, and the port it is bound to.
     ike_socket: RefCell<Option<(std::net::UdpSocket, u16)>>,
+    /// fwd's events so far: (acquires, soft expiries, hard expiries).
+    fwd_events: std::cell::Cell<(u64, u64, u64)>,
 }
 
 impl Ikerd {
@@ -29,7 +31,32 @@ impl Ikerd {
             Some((_, port)) => format!("ike socket: udp port {port}, received from fwd"),
             None => "ike socket: not yet received from fwd".into(),
         });
+        let (acq, soft, hard) = self.fwd_events.get();
+        s.notes.push(format!("from fwd: {acq} acquires, {soft} soft and {hard} hard expiries"));
         s
+    }
+
+    /// What fwd reports without being asked. IKE is not negotiated yet (the IKEv1 issue): log each
+    /// event so the operator sees the trap fire, and count it.
+    async fn fwd_events(self: Rc<Self>, mut rx: tokio::sync::mpsc::UnboundedReceiver<FwdEvent>) {
+        while let Some(ev) = rx.recv().await {
+            let (mut acq, mut soft, mut hard) = self.fwd_events.get();
+            match &ev {
+                FwdEvent::Acquire { conn, flow } => {
+                    acq += 1;
+                    tracing::info!("\"{conn}\": acquire from fwd for {flow}: no IKE negotiation yet");
+                }
+                FwdEvent::Expire { conn, id, hard: true } => {
+                    hard += 1;
+                    tracing::info!("\"{conn}\": SA {:#010x} reached its hard lifetime; fwd deleted it", id.spi);
+                }
+                FwdEvent::Expire { conn, id, hard: false } => {
+                    soft += 1;
+                    tracing::info!("\"{conn}\": SA {:#010x} reached its soft lifetime (rekey due)", id.spi);
+                }
+            }
+            self.fwd_events.set((acq, soft, hard));
+        }
     }
 
     /// Ask fwd for the IKE socket whenever the link to fwd (re)connects.
@@ -81,12 +108,15 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
     let (listener, path) = server::listen::<IkerdChannel>(&dirs.run)?;
     let srv = Server::<IkerdChannel>::new(Authz::from_system("ipsec"));
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let ikerd = Rc::new(Ikerd {
         server: srv.clone(),
         keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Ikerd, None),
-        fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Ikerd, None),
+        fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Ikerd, Some(events_tx)),
         ike_socket: RefCell::new(None),
+        fwd_events: std::cell::Cell::new((0, 0, 0)),
     });
+    tokio::task::spawn_local(ikerd.clone().fwd_events(events_rx));
     tokio::task::spawn_local(ikerd.clone().fetch_ike_socket());
     srv.spawn(listener, ikerd);
     ipc::runtime::ready_until_signal(Role::Ikerd, &path).await;
