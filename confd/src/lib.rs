@@ -1,4 +1,6 @@
 //! confd: loads and validates ipsec.conf, pushes connections to ikerd and fwd, serves the control
-//! socket. The daemon wiring is in `daemon`; the config language in `conf` (sans-IO).
+//! socket. The daemon wiring is in `daemon`; the config language in `conf` (sans-IO); manual keying
+//! and routing, translated into what fwd installs, in `manual` (sans-IO).
 pub mod conf;
 pub mod daemon;
+pub mod manual;
