@@ -1023,16 +1023,13 @@ mod tests {
 
     #[test]
     fn per_direction_keys_and_spis_key_the_sa_towards_that_end() {
-        let body = concat!(
-            "\tleftsubnet=10.1.0.0/16\n\trightsubnet=10.2.0.0/16\n\tesp=aes128-sha1\n\
+        let body = "\tleftsubnet=10.1.0.0/16\n\trightsubnet=10.2.0.0/16\n\tesp=aes128-sha1\n\
              \tleftespspi=0x2001\n\trightespspi=0x2002\n\
              \tleftespenckey=0x11111111111111111111111111111111\n\
              \trightespenckey=0x22222222222222222222222222222222\n\
              \tleftespauthkey=0x3333333333333333333333333333333333333333\n\
-             \trightespauthkey=0x4444444444444444444444444444444444444444\n"
-        )
-        .to_string();
-        let w = up(&body, WEST).unwrap();
+             \trightespauthkey=0x4444444444444444444444444444444444444444\n";
+        let w = up(body, WEST).unwrap();
         let out = w
             .sas
             .iter()
@@ -1052,7 +1049,7 @@ mod tests {
         let inb = w.sas.iter().find(|s| s.direction == Direction::In).unwrap();
         assert_eq!((inb.spi, inb.dst), (0x2001, ip(WEST)));
         assert_eq!(inb.enc_key.expose(), &[0x11; 16]);
-        let e = up(&body, EAST).unwrap();
+        let e = up(body, EAST).unwrap();
         assert_mirrored(&w, &e);
         let e_out = e
             .sas
