@@ -1,5 +1,10 @@
 //! confd's wiring: links to keyd, fwd and ikerd; serves the operator's control socket, authorising
 //! every request by SO_PEERCRED (the socket is 0666: its mode never decides).
+//!
+//! Manual keying and routing: confd remembers which conns are up (manually keyed) and which are
+//! routed (policies with no SA), brings up every `auto=manual` conn and routes every `auto=route`
+//! one at start-up, and installs all of them again each time the link to fwd (re)connects, so a
+//! restarted fwd gets its state back. The translation into fwd's terms is `crate::manual`.
 
 use ipc::client::Link;
 use ipc::ctl::{CtlChannel, CtlRequest, CtlResponse, DaemonReport, ReloadSummary};
@@ -7,14 +12,18 @@ use ipc::fwd::{FwdChannel, FwdRequest, FwdResponse};
 use ipc::ikerd::{IkerdChannel, IkerdRequest, IkerdResponse};
 use ipc::keyd::{KeydChannel, KeydRequest, KeydResponse};
 use ipc::peer::Authz;
+use ipc::policy::{ConnState, RemoveMode};
 use ipc::server::{self, Handler, Peer, Reply, Server};
 use ipc::status::DaemonStatus;
 use ipc::{Dirs, IpcError, Role};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::conf::{self, Config, GroupAction, Orientation};
+use crate::conf::model::Auto;
+use crate::conf::{self, Config, ConfigDiff, GroupAction, Orientation};
+use crate::manual;
 
 /// How long confd waits for a peer daemon's answer before reporting it unreachable.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,6 +38,56 @@ pub struct Confd {
     keyd: Link<KeydChannel>,
     fwd: Link<FwdChannel>,
     ikerd: Link<IkerdChannel>,
+    /// Conns confd has installed in fwd (or will, once fwd is reachable).
+    pushed: RefCell<Pushed>,
+}
+
+/// What confd keeps installed in fwd, by conn name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Manually keyed and up: SAs and policies.
+    pub up: BTreeSet<String>,
+    /// Routed with no SA (`ipsecctl route`, `auto=route`, or after `manual down`): trap policies.
+    pub routed: BTreeSet<String>,
+}
+
+impl Pushed {
+    /// What a freshly loaded configuration asks for: `auto=manual` conns (and FreeS/WAN 1.x's
+    /// `manualstart=`) up, `auto=route` conns routed (until IKE exists they stay traps).
+    pub fn wanted(config: &Config) -> Pushed {
+        let mut p = Pushed::default();
+        for c in &config.conns {
+            match c.auto {
+                Auto::Manual => {
+                    p.up.insert(c.name.clone());
+                }
+                Auto::Route => {
+                    p.routed.insert(c.name.clone());
+                }
+                Auto::Ignore | Auto::Add | Auto::Start => {}
+            }
+        }
+        for name in &config.setup.manualstart {
+            if config.conn(name).is_some() {
+                p.up.insert(name.clone());
+            }
+        }
+        p
+    }
+}
+
+/// What to install for a conn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Manual SAs and policies.
+    Up,
+    /// Trap (or shunt) policies, no SA.
+    Route,
+}
+
+/// `FERROSWAN_INSECURE_MANUAL_AEAD=1`: AES-GCM/CTR with manual keys (tests and benchmarks only).
+fn insecure_aead() -> bool {
+    std::env::var(manual::INSECURE_AEAD_ENV).is_ok_and(|v| v == "1")
 }
 
 /// Whether a control request changes state (and so needs root or the admin group).
@@ -43,6 +102,11 @@ pub fn changes_state(req: &CtlRequest) -> bool {
         | CtlRequest::Unroute(_)
         | CtlRequest::SaSecrets => true,
     }
+}
+
+/// Whether a peer may read SA keys (`ipsecctl sa --tcpdump-secrets`): root only, not the admin group.
+pub fn may_read_keys(cred: &ipc::peer::PeerCred) -> bool {
+    cred.uid == 0
 }
 
 fn report(role: Role, answer: Result<Option<DaemonStatus>, IpcError>) -> DaemonReport {
@@ -72,8 +136,10 @@ impl Confd {
         s
     }
 
-    /// `ipsecctl reload`: load anew; on success swap in the new config and say what changed.
-    fn reload(&self) -> CtlResponse {
+    /// `ipsecctl reload`: load anew; on success swap in the new config, say what changed, and bring
+    /// fwd in line (removed conns taken out, modified ones installed again, new `auto=manual` and
+    /// `auto=route` ones brought up and routed).
+    async fn reload(&self) -> CtlResponse {
         let path = self.dirs.ipsec_conf();
         match conf::load(&path) {
             Ok((new, warnings)) => {
@@ -92,6 +158,8 @@ impl Confd {
                 orient_all(&new);
                 *self.config.borrow_mut() = new;
                 *self.config_error.borrow_mut() = None;
+                let mut warnings = warnings;
+                warnings.extend(self.apply_reload(&d).await);
                 CtlResponse::Reloaded(ReloadSummary {
                     added: d.added,
                     removed: d.removed,
@@ -110,6 +178,333 @@ impl Confd {
                 );
                 CtlResponse::ReloadFailed(errors)
             }
+        }
+    }
+
+    /// The state to install for conn `name` of the running config, oriented to this host.
+    fn conn_state(&self, name: &str, want: Want) -> Result<ConnState, String> {
+        let config = self.config.borrow();
+        let conn = config.conn(name).ok_or_else(|| {
+            format!(
+                "no connection named \"{name}\" in {}",
+                self.dirs.ipsec_conf().display()
+            )
+        })?;
+        if want == Want::Up && conn.manual.is_none() && conn.auto != Auto::Manual {
+            return Err(format!(
+                "\"{name}\" is not a manually keyed conn (it has no spi=, esp=/espenckey= or \
+                 ah=/ahkey=); it is keyed by IKE"
+            ));
+        }
+        let orientation = conf::orient(conn, &local_addrs()).map_err(|e| e.to_string())?;
+        let conn = manual::oriented(conn, orientation)?;
+        match want {
+            Want::Route => manual::route_state(&conn),
+            Want::Up => {
+                let state = manual::manual_state(&conn, insecure_aead())?;
+                if manual::uses_counter_mode(&state) {
+                    tracing::warn!(
+                        "INSECURE: \"{name}\": AES-GCM/AES-CTR with manual keys because {}=1; \
+                         nonces repeat after every restart (RFC 4106, RFC 3686): never on a real gateway",
+                        manual::INSECURE_AEAD_ENV
+                    );
+                }
+                Ok(state)
+            }
+        }
+    }
+
+    /// Install a conn's state in fwd: (SAs, policies) on success, or why not.
+    async fn install(&self, state: ConnState) -> Result<(u32, u32), String> {
+        match self
+            .fwd
+            .call(FwdRequest::InstallConn(state), PEER_TIMEOUT)
+            .await
+        {
+            Ok((FwdResponse::ConnInstalled { sas, policies, .. }, _)) => Ok((sas, policies)),
+            Ok((FwdResponse::Denied(e) | FwdResponse::Error(e), _)) => {
+                Err(format!("fwd refused: {e}"))
+            }
+            Ok((other, _)) => Err(format!("fwd answered {other:?}")),
+            Err(e) => Err(format!("fwd unreachable: {e}")),
+        }
+    }
+
+    async fn remove(&self, name: &str, mode: RemoveMode) -> Result<(u32, u32), String> {
+        let req = FwdRequest::RemoveConn {
+            conn: name.to_string(),
+            mode,
+        };
+        match self.fwd.call(req, PEER_TIMEOUT).await {
+            Ok((FwdResponse::ConnRemoved { sas, policies, .. }, _)) => Ok((sas, policies)),
+            Ok((FwdResponse::Denied(e) | FwdResponse::Error(e), _)) => {
+                Err(format!("fwd refused: {e}"))
+            }
+            Ok((other, _)) => Err(format!("fwd answered {other:?}")),
+            Err(e) => Err(format!("fwd unreachable: {e}")),
+        }
+    }
+
+    /// Build and install one conn's state; the log line (and answer) says what happened.
+    async fn push(&self, name: &str, want: Want) -> Result<String, String> {
+        let state = self.conn_state(name, want)?;
+        let (sas, policies) = self.install(state).await?;
+        Ok(match want {
+            Want::Up => {
+                format!("\"{name}\": manual SAs installed ({sas} SAs, {policies} policies)")
+            }
+            Want::Route => format!("\"{name}\": routed ({policies} policies, no SA)"),
+        })
+    }
+
+    /// `ipsecctl manual up NAME`.
+    async fn manual_up(&self, name: &str) -> CtlResponse {
+        match self.push(name, Want::Up).await {
+            Ok(line) => {
+                tracing::info!("{line}");
+                let mut p = self.pushed.borrow_mut();
+                p.up.insert(name.to_string());
+                p.routed.insert(name.to_string());
+                CtlResponse::Done(vec![line])
+            }
+            Err(e) => {
+                let msg = if e.starts_with('"') {
+                    e
+                } else {
+                    format!("\"{name}\": {e}")
+                };
+                tracing::error!("manual up refused: {msg}");
+                CtlResponse::Error(msg)
+            }
+        }
+    }
+
+    /// `ipsecctl manual down NAME`: SAs deleted, routed policies left as traps (FreeS/WAN's
+    /// behaviour: the conn's traffic is dropped, never sent in the clear, until `unroute`).
+    async fn manual_down(&self, name: &str) -> CtlResponse {
+        match self.remove(name, RemoveMode::KeepRoute).await {
+            Ok((sas, policies)) => {
+                let line = format!(
+                    "\"{name}\": manual SAs removed ({sas} SAs, {policies} policies); its routed \
+                     policies now drop its traffic until `ipsecctl unroute {name}`"
+                );
+                tracing::info!("{line}");
+                let mut p = self.pushed.borrow_mut();
+                p.up.remove(name);
+                p.routed.insert(name.to_string());
+                CtlResponse::Done(vec![line])
+            }
+            Err(e) => {
+                let msg = format!("\"{name}\": not taken down: {e}");
+                tracing::error!("{msg}");
+                CtlResponse::Error(msg)
+            }
+        }
+    }
+
+    /// `ipsecctl route NAME`.
+    async fn route(&self, name: &str) -> CtlResponse {
+        if self.pushed.borrow().up.contains(name) {
+            return CtlResponse::Done(vec![format!(
+                "\"{name}\" is up: its policies are routed already"
+            )]);
+        }
+        match self.push(name, Want::Route).await {
+            Ok(line) => {
+                tracing::info!("{line}");
+                self.pushed.borrow_mut().routed.insert(name.to_string());
+                CtlResponse::Done(vec![line])
+            }
+            Err(e) => {
+                let msg = if e.starts_with('"') {
+                    e
+                } else {
+                    format!("\"{name}\": {e}")
+                };
+                tracing::error!("route refused: {msg}");
+                CtlResponse::Error(msg)
+            }
+        }
+    }
+
+    /// `ipsecctl unroute NAME`: SAs, policies and routes removed.
+    async fn unroute(&self, name: &str) -> CtlResponse {
+        match self.remove(name, RemoveMode::Everything).await {
+            Ok((sas, policies)) => {
+                let line = format!("\"{name}\": unrouted ({sas} SAs, {policies} policies removed)");
+                tracing::info!("{line}");
+                let mut p = self.pushed.borrow_mut();
+                p.up.remove(name);
+                p.routed.remove(name);
+                CtlResponse::Done(vec![line])
+            }
+            Err(e) => {
+                let msg = format!("\"{name}\": not unrouted: {e}");
+                tracing::error!("{msg}");
+                CtlResponse::Error(msg)
+            }
+        }
+    }
+
+    async fn look(&self) -> CtlResponse {
+        match self.fwd.call(FwdRequest::Look, PEER_TIMEOUT).await {
+            Ok((FwdResponse::Look(l), _)) => CtlResponse::Look(l),
+            Ok((FwdResponse::Denied(e) | FwdResponse::Error(e), _)) => {
+                CtlResponse::Error(format!("fwd refused the listing: {e}"))
+            }
+            Ok((other, _)) => CtlResponse::Error(format!("fwd answered {other:?}")),
+            Err(e) => CtlResponse::Error(format!("fwd unreachable: {e}")),
+        }
+    }
+
+    /// `ipsecctl sa --tcpdump-secrets`: SA keys, for root only.
+    async fn sa_secrets(&self, peer: &Peer) -> CtlResponse {
+        if !may_read_keys(&peer.cred) {
+            tracing::warn!("ctl.sock: SA keys refused to {peer}: root only");
+            return CtlResponse::PermissionDenied(
+                "permission denied: only root may read SA keys".into(),
+            );
+        }
+        match self.fwd.call(FwdRequest::Secrets, PEER_TIMEOUT).await {
+            Ok((FwdResponse::Secrets(s), _)) => {
+                tracing::warn!("ctl.sock: keys of {} SAs shown to {peer}", s.len());
+                CtlResponse::SaSecrets(s)
+            }
+            Ok((FwdResponse::Denied(e) | FwdResponse::Error(e), _)) => {
+                CtlResponse::Error(format!("fwd refused the keys: {e}"))
+            }
+            Ok((other, _)) => CtlResponse::Error(format!("fwd answered {other:?}")),
+            Err(e) => CtlResponse::Error(format!("fwd unreachable: {e}")),
+        }
+    }
+
+    /// Install everything confd keeps in fwd (after fwd's link (re)connects). A conn that can no
+    /// longer be built (e.g. refused keys) is dropped from the set with one error line; one fwd
+    /// refuses stays (it is tried again on the next reconnect).
+    async fn push_all(&self, why: &str) {
+        let p = self.pushed.borrow().clone();
+        if p.up.is_empty() && p.routed.is_empty() {
+            return;
+        }
+        tracing::info!(
+            "{why}: installing {} manual and {} routed conns",
+            p.up.len(),
+            p.routed.difference(&p.up).count()
+        );
+        let jobs =
+            p.up.iter()
+                .map(|n| (n, Want::Up))
+                .chain(p.routed.difference(&p.up).map(|n| (n, Want::Route)));
+        for (name, want) in jobs {
+            if !self.still_wanted(name, want) {
+                continue;
+            }
+            match self.conn_state(name, want) {
+                Err(e) => {
+                    tracing::error!("{e}");
+                    let mut p = self.pushed.borrow_mut();
+                    p.up.remove(name.as_str());
+                    p.routed.remove(name.as_str());
+                }
+                Ok(state) => match self.install(state).await {
+                    Ok((sas, policies)) => tracing::info!(
+                        "\"{name}\": {} ({sas} SAs, {policies} policies)",
+                        if want == Want::Up {
+                            "manual SAs installed"
+                        } else {
+                            "routed"
+                        }
+                    ),
+                    Err(e) => tracing::error!("\"{name}\": not installed: {e}"),
+                },
+            }
+        }
+    }
+
+    fn still_wanted(&self, name: &str, want: Want) -> bool {
+        let p = self.pushed.borrow();
+        match want {
+            Want::Up => p.up.contains(name),
+            Want::Route => p.routed.contains(name) && !p.up.contains(name),
+        }
+    }
+
+    /// After a reload: take out removed conns, install modified ones again, bring up and route new
+    /// `auto=manual`/`auto=route` ones. Returns one line per problem (the reload answer's warnings).
+    async fn apply_reload(&self, d: &ConfigDiff) -> Vec<String> {
+        let mut problems = Vec::new();
+        let before = self.pushed.borrow().clone();
+        for name in &d.removed {
+            if before.up.contains(name) || before.routed.contains(name) {
+                {
+                    let mut p = self.pushed.borrow_mut();
+                    p.up.remove(name);
+                    p.routed.remove(name);
+                }
+                match self.remove(name, RemoveMode::Everything).await {
+                    Ok((sas, policies)) => tracing::info!(
+                        "\"{name}\": removed from ipsec.conf; unrouted ({sas} SAs, {policies} policies)"
+                    ),
+                    Err(e) => {
+                        let m = format!("\"{name}\": removed from ipsec.conf but not from fwd: {e}");
+                        tracing::error!("{m}");
+                        problems.push(m);
+                    }
+                }
+            }
+        }
+        let wanted = Pushed::wanted(&self.config.borrow());
+        for name in d.modified.iter().chain(&d.added) {
+            let want = if before.up.contains(name) || wanted.up.contains(name) {
+                Want::Up
+            } else if before.routed.contains(name) || wanted.routed.contains(name) {
+                Want::Route
+            } else {
+                continue;
+            };
+            match self.push(name, want).await {
+                Ok(line) => {
+                    tracing::info!("{line}");
+                    let mut p = self.pushed.borrow_mut();
+                    if want == Want::Up {
+                        p.up.insert(name.clone());
+                    }
+                    p.routed.insert(name.clone());
+                }
+                Err(e) => {
+                    let m = if e.starts_with('"') {
+                        e
+                    } else {
+                        format!("\"{name}\": {e}")
+                    };
+                    tracing::error!("{m}");
+                    problems.push(m);
+                    if before.up.contains(name) && want == Want::Up {
+                        // The old keys no longer match the file: take the SAs down, keep the traps.
+                        self.pushed.borrow_mut().up.remove(name);
+                        if let Err(e) = self.remove(name, RemoveMode::KeepRoute).await {
+                            tracing::error!("\"{name}\": old SAs not taken down: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    /// Push everything again each time the link to fwd comes up (a restarted fwd starts empty).
+    async fn sync_fwd(self: Rc<Self>) {
+        let mut connected = self.fwd.on_connect();
+        // The link may have come up before we subscribed: look once at the current state too.
+        connected.mark_changed();
+        loop {
+            if connected.changed().await.is_err() {
+                return;
+            }
+            if !self.fwd.is_up() {
+                continue;
+            }
+            self.push_all("link to fwd up").await;
         }
     }
 
@@ -171,15 +566,15 @@ impl Handler<CtlChannel> for Confd {
         Reply::new(match req {
             CtlRequest::Ping => CtlResponse::Pong,
             CtlRequest::Status => CtlResponse::Status(self.status().await),
-            CtlRequest::Reload => self.reload(),
+            CtlRequest::Reload => self.reload().await,
             CtlRequest::RereadSecrets => self.keyd_call(KeydRequest::RereadSecrets).await,
             CtlRequest::HostKeys => self.keyd_call(KeydRequest::HostKeys).await,
-            CtlRequest::ManualUp(_)
-            | CtlRequest::ManualDown(_)
-            | CtlRequest::Route(_)
-            | CtlRequest::Unroute(_)
-            | CtlRequest::Look
-            | CtlRequest::SaSecrets => CtlResponse::Error("not wired yet".into()),
+            CtlRequest::ManualUp(name) => self.manual_up(&name).await,
+            CtlRequest::ManualDown(name) => self.manual_down(&name).await,
+            CtlRequest::Route(name) => self.route(&name).await,
+            CtlRequest::Unroute(name) => self.unroute(&name).await,
+            CtlRequest::Look => self.look().await,
+            CtlRequest::SaSecrets => self.sa_secrets(&peer).await,
         })
     }
 }
@@ -189,6 +584,7 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
     let (listener, path) = server::listen::<CtlChannel>(&dirs.run)?;
     let (config, config_error) = initial_config(&dirs);
     let srv = Server::<CtlChannel>::new(Authz::from_system("ipsec"));
+    let pushed = Pushed::wanted(&config);
     let confd = Rc::new(Confd {
         dirs: dirs.clone(),
         config: RefCell::new(config),
@@ -197,7 +593,9 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
         keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Confd, None),
         fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Confd, None),
         ikerd: Link::spawn(dirs.socket::<IkerdChannel>(), Role::Confd, None),
+        pushed: RefCell::new(pushed),
     });
+    tokio::task::spawn_local(confd.clone().sync_fwd());
     srv.spawn(listener, confd);
     ipc::runtime::ready_until_signal(Role::Confd, &path).await;
     Ok(())
@@ -287,4 +685,51 @@ pub fn config_notes(dirs: &Dirs, config: &Config, error: Option<&str>) -> Vec<St
         ));
     }
     notes
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_up_brings_up_manual_conns_and_routes_route_conns() {
+        let text = "version 2\n\nconfig setup\n\tmanualstart=listed\n\n\
+            conn m\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tspi=0x1000\n\tauto=manual\n\n\
+            conn r\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=route\n\n\
+            conn a\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=add\n\n\
+            conn listed\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tspi=0x1000\n\tauto=ignore\n";
+        let (config, _) = conf::load_str("ipsec.conf", text).unwrap();
+        let p = Pushed::wanted(&config);
+        assert_eq!(
+            p.up.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["listed", "m"]
+        );
+        assert_eq!(
+            p.routed.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["r"]
+        );
+    }
+
+    #[test]
+    fn only_root_reads_keys_and_every_manual_verb_changes_state() {
+        let cred = |uid| ipc::peer::PeerCred {
+            pid: 1,
+            uid,
+            gid: uid,
+        };
+        assert!(may_read_keys(&cred(0)));
+        assert!(!may_read_keys(&cred(1000)));
+        assert!(!may_read_keys(&cred(65534)));
+        for req in [
+            CtlRequest::ManualUp("x".into()),
+            CtlRequest::ManualDown("x".into()),
+            CtlRequest::Route("x".into()),
+            CtlRequest::Unroute("x".into()),
+            CtlRequest::SaSecrets,
+        ] {
+            assert!(changes_state(&req), "{req:?}");
+        }
+        assert!(!changes_state(&CtlRequest::Look));
+    }
 }
