@@ -1,4 +1,4 @@
-//! The verbs that manage a gateway instance: start, stop, status.
+//! The verbs that manage a gateway instance: start, stop, status; and the request for `manual`.
 
 use crate::status_view::{self, StatusView};
 use ipc::client::Conn;
@@ -154,4 +154,54 @@ pub async fn stop(dirs: &Dirs) -> Result<String, String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok("ferroswan stopped".into())
+}
+
+/// The request for `ipsecctl manual up|down NAME`, or FreeS/WAN's `ipsec manual --up|--down NAME`.
+pub fn manual_request(
+    action: Option<&str>,
+    name: Option<&str>,
+    up: Option<&str>,
+    down: Option<&str>,
+) -> Result<CtlRequest, String> {
+    const USAGE: &str = "usage: ipsecctl manual up|down NAME (or --up NAME / --down NAME)";
+    match (action, name, up, down) {
+        (Some("up"), Some(n), None, None) | (None, None, Some(n), None) => {
+            Ok(CtlRequest::ManualUp(n.to_string()))
+        }
+        (Some("down"), Some(n), None, None) | (None, None, None, Some(n)) => {
+            Ok(CtlRequest::ManualDown(n.to_string()))
+        }
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_verbs_and_freeswan_aliases() {
+        let up = CtlRequest::ManualUp("c".into());
+        let down = CtlRequest::ManualDown("c".into());
+        assert_eq!(
+            manual_request(Some("up"), Some("c"), None, None),
+            Ok(up.clone())
+        );
+        assert_eq!(manual_request(None, None, Some("c"), None), Ok(up));
+        assert_eq!(
+            manual_request(Some("down"), Some("c"), None, None),
+            Ok(down.clone())
+        );
+        assert_eq!(manual_request(None, None, None, Some("c")), Ok(down));
+        for bad in [
+            manual_request(Some("up"), None, None, None),
+            manual_request(None, None, None, None),
+            manual_request(Some("sideways"), Some("c"), None, None),
+            manual_request(None, None, Some("a"), Some("b")),
+            manual_request(Some("up"), Some("c"), Some("c"), None),
+        ] {
+            assert!(bad.is_err_and(|e| e.contains("usage")));
+        }
+    }
 }

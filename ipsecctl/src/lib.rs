@@ -3,5 +3,6 @@
 pub mod commands;
 pub mod config;
 pub mod keys;
+pub mod sa_view;
 pub mod status_view;
 pub mod supervisor;

@@ -55,6 +55,43 @@ enum Verb {
     },
     /// Print N random bits as hex.
     Ranbits { bits: usize },
+    /// Bring a manually keyed connection up (install its SAs and policies) or down (delete its
+    /// SAs; its routed policies then drop its traffic until `unroute`). FreeS/WAN's
+    /// `manual --up NAME` / `--down NAME` work too.
+    Manual {
+        #[arg(value_parser = ["up", "down"])]
+        action: Option<String>,
+        name: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        up: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        down: Option<String>,
+    },
+    /// Install a connection's policies and routes with no SA: its traffic is held (dropped, never
+    /// sent in the clear) until SAs exist; passthrough/drop/reject conns get their shunt.
+    Route { name: String },
+    /// Remove a connection's SAs, policies and routes.
+    Unroute { name: String },
+    /// List the policies (FreeS/WAN's eroutes) with their packet counters.
+    Eroute {
+        #[arg(long)]
+        json: bool,
+    },
+    /// SAs (without keys), policies, routes and drop counters.
+    Look {
+        #[arg(long)]
+        json: bool,
+    },
+    /// SA keys for packet capture tools (root only): `--tcpdump-secrets` prints lines for
+    /// `tcpdump -E` (or save them and use `-E "file NAME"`); with `--wireshark`, Wireshark's
+    /// esp_sa table instead.
+    #[command(group(ArgGroup::new("format").required(true).multiple(true).args(["tcpdump_secrets", "wireshark"])))]
+    Sa {
+        #[arg(long)]
+        tcpdump_secrets: bool,
+        #[arg(long)]
+        wireshark: bool,
+    },
     /// Run the supervisor in the foreground (what `start` forks).
     #[command(hide = true)]
     Supervise,
@@ -160,7 +197,75 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
             }
             ok(keyfmt::ranbits(bits).to_string())
         }
+        Verb::Manual {
+            action,
+            name,
+            up,
+            down,
+        } => {
+            let req = ipsecctl::commands::manual_request(
+                action.as_deref(),
+                name.as_deref(),
+                up.as_deref(),
+                down.as_deref(),
+            )?;
+            done(ctl(&dirs, req).await?)
+        }
+        Verb::Route { name } => done(ctl(&dirs, CtlRequest::Route(name)).await?),
+        Verb::Unroute { name } => done(ctl(&dirs, CtlRequest::Unroute(name)).await?),
+        Verb::Eroute { json } => {
+            let look = look(&dirs).await?;
+            if json {
+                serde_json::to_string_pretty(&ipsecctl::sa_view::eroute_json(&look))
+                    .map_err(|e| e.to_string())
+                    .and_then(ok)
+            } else {
+                ok(ipsecctl::sa_view::eroute_text(&look))
+            }
+        }
+        Verb::Look { json } => {
+            let look = look(&dirs).await?;
+            if json {
+                serde_json::to_string_pretty(&ipsecctl::sa_view::look_json(&look))
+                    .map_err(|e| e.to_string())
+                    .and_then(ok)
+            } else {
+                ok(ipsecctl::sa_view::look_text(&look))
+            }
+        }
+        Verb::Sa { wireshark, .. } => match ctl(&dirs, CtlRequest::SaSecrets).await? {
+            CtlResponse::SaSecrets(secrets) => {
+                let out = if wireshark {
+                    ipsecctl::sa_view::wireshark_esp_sa(&secrets)
+                } else {
+                    ipsecctl::sa_view::tcpdump_secrets(&secrets)
+                };
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(out.expose())
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| format!("stdout: {e}"))?;
+                ok(String::new())
+            }
+            other => Err(format!("unexpected answer: {other:?}")),
+        },
         Verb::Supervise => ok(String::new()),
+    }
+}
+
+/// The lines of a `Done` answer.
+fn done(r: CtlResponse) -> Outcome {
+    match r {
+        CtlResponse::Done(lines) => ok(lines.join("\n")),
+        other => Err(format!("unexpected answer: {other:?}")),
+    }
+}
+
+async fn look(dirs: &ipc::Dirs) -> Result<ipc::policy::Look, String> {
+    match ctl(dirs, CtlRequest::Look).await? {
+        CtlResponse::Look(l) => Ok(l),
+        other => Err(format!("unexpected answer: {other:?}")),
     }
 }
 
