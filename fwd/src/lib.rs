@@ -1,6 +1,7 @@
 //! fwd: the privileged datapath daemon (TUN, UDP 500/4500, raw ESP/AH, SPD/SAD).
 pub mod daemon;
 pub mod esp;
+pub mod io;
 pub mod sad;
 pub mod spd;
 pub mod sa_request;
