@@ -711,6 +711,376 @@ mod tests {
         );
     }
 
+    /// A stand-in for fwd on fwd.sock: keeps whole-conn states as fwd is specified to (install
+    /// replaces, KeepRoute leaves routed outbound policies as traps, Everything removes), and can be
+    /// "restarted" (all connections dropped, state lost).
+    #[derive(Default)]
+    struct FakeFwd {
+        conns: RefCell<std::collections::BTreeMap<String, ConnState>>,
+        tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+    }
+
+    impl FakeFwd {
+        fn answer(&self, req: FwdRequest) -> FwdResponse {
+            use ipc::policy::{Look, PolicyAction, PolicyInfo, SaInfo, SaSecret};
+            let n = |v: usize| u32::try_from(v).unwrap();
+            match req {
+                FwdRequest::InstallConn(s) => {
+                    let (conn, sas, policies) =
+                        (s.conn.clone(), n(s.sas.len()), n(s.policies.len()));
+                    self.conns.borrow_mut().insert(conn.clone(), s);
+                    FwdResponse::ConnInstalled {
+                        conn,
+                        sas,
+                        policies,
+                    }
+                }
+                FwdRequest::RemoveConn { conn, mode } => {
+                    let mut conns = self.conns.borrow_mut();
+                    let Some(s) = conns.get_mut(&conn) else {
+                        return FwdResponse::Error(format!("no connection {conn}"));
+                    };
+                    let sas = n(s.sas.len());
+                    let policies = n(s.policies.len());
+                    if mode == RemoveMode::Everything {
+                        conns.remove(&conn);
+                    } else {
+                        s.sas.clear();
+                        s.policies.retain(|p| p.route);
+                        for p in &mut s.policies {
+                            p.action = PolicyAction::Trap;
+                        }
+                    }
+                    FwdResponse::ConnRemoved {
+                        conn,
+                        sas,
+                        policies,
+                    }
+                }
+                FwdRequest::Look => {
+                    let conns = self.conns.borrow();
+                    let sas = conns.values().flat_map(|c| &c.sas).map(|s| SaInfo {
+                        id: s.id(),
+                        conn: s.conn.clone(),
+                        direction: s.direction,
+                        src: s.src,
+                        dst: s.dst,
+                        mode: s.mode,
+                        encap: s.encap,
+                        encr: s.encr,
+                        integ: s.integ,
+                        esn: s.esn,
+                        replay_window: s.replay_window,
+                        packets: 0,
+                        bytes: 0,
+                        errors: 0,
+                        seq: 0,
+                        age_secs: 0,
+                        state: "mature".into(),
+                    });
+                    let policies = conns
+                        .values()
+                        .flat_map(|c| &c.policies)
+                        .map(|p| PolicyInfo {
+                            id: 0,
+                            conn: p.conn.clone(),
+                            direction: p.direction,
+                            selector: p.selector,
+                            action: p.action.clone(),
+                            priority: p.priority,
+                            routed: p.route,
+                            packets: 0,
+                            bytes: 0,
+                        });
+                    FwdResponse::Look(Look {
+                        sas: sas.collect(),
+                        policies: policies.collect(),
+                        ..Look::default()
+                    })
+                }
+                FwdRequest::Secrets => FwdResponse::Secrets(
+                    self.conns
+                        .borrow()
+                        .values()
+                        .flat_map(|c| &c.sas)
+                        .map(|s| SaSecret {
+                            id: s.id(),
+                            src: s.src,
+                            dst: s.dst,
+                            proto: s.proto,
+                            encr: s.encr,
+                            enc_key: s.enc_key.clone(),
+                            integ: s.integ,
+                            auth_key: s.auth_key.clone(),
+                        })
+                        .collect(),
+                ),
+                FwdRequest::Ping => FwdResponse::Pong,
+                other => FwdResponse::Error(format!("fake fwd: {other:?}")),
+            }
+        }
+
+        /// Bind fwd.sock in `run` and serve it until [`FakeFwd::stop`].
+        fn start(run: &std::path::Path) -> Rc<FakeFwd> {
+            use ipc::channel::{ClientMsg, ServerMsg};
+            use ipc::frame::HELLO_MAX;
+            use ipc::fwd::FwdEvent;
+            use ipc::hello::{Hello, HelloReply, PROTOCOL_VERSION};
+            let _ = std::fs::remove_file(run.join("fwd.sock"));
+            let listener = tokio::net::UnixListener::bind(run.join("fwd.sock")).unwrap();
+            let fake = Rc::new(FakeFwd::default());
+            let f = fake.clone();
+            let accept = tokio::task::spawn_local(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let f2 = f.clone();
+                    let conn = tokio::task::spawn_local(async move {
+                        let (mut r, mut w) = stream.into_split();
+                        let Ok((_, _)) = ipc::wire::recv::<Hello>(&mut r, HELLO_MAX, false).await
+                        else {
+                            return;
+                        };
+                        let hello = HelloReply::Accepted {
+                            version: PROTOCOL_VERSION,
+                            role: Role::Fwd,
+                        };
+                        if ipc::wire::send(&mut w, &hello, HELLO_MAX, &[])
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        let max = <FwdChannel as ipc::Channel>::MAX_FRAME;
+                        while let Ok((msg, _)) =
+                            ipc::wire::recv::<ClientMsg<FwdRequest>>(&mut r, max, false).await
+                        {
+                            let resp = f2.answer(msg.req);
+                            let out: ServerMsg<FwdResponse, FwdEvent> =
+                                ServerMsg::Response { id: msg.id, resp };
+                            if ipc::wire::send(&mut w, &out, max, &[]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    f.tasks.borrow_mut().push(conn);
+                }
+            });
+            fake.tasks.borrow_mut().push(accept);
+            fake
+        }
+
+        /// fwd dies: every connection closes, its state is gone.
+        fn stop(&self, run: &std::path::Path) {
+            for t in self.tasks.borrow_mut().drain(..) {
+                t.abort();
+            }
+            let _ = std::fs::remove_file(run.join("fwd.sock"));
+        }
+
+        fn has(&self, name: &str) -> Option<ConnState> {
+            self.conns.borrow().get(name).cloned()
+        }
+    }
+
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !f() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    const K3DES: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef";
+    const KMD5: &str = "0x00112233445566778899aabbccddeeff";
+
+    fn test_conf(m_spi: &str, with_r: bool, with_n: bool) -> String {
+        let mut t = format!(
+            "version 2\n\nconfig setup\n\n\
+             conn m\n\tleft=127.0.0.1\n\tright=203.0.113.2\n\trightsubnet=10.2.0.0/16\n\tspi={m_spi}\n\
+             \tesp=3des-md5-96\n\tespenckey={K3DES}\n\tespauthkey={KMD5}\n\tauto=manual\n\n\
+             conn gcm\n\tleft=127.0.0.1\n\tright=203.0.113.3\n\tspi=0x2000\n\tesp=aes_gcm128\n\
+             \tespenckey=0x{}\n\tauto=ignore\n\n\
+             conn ike\n\tleft=127.0.0.1\n\tright=203.0.113.4\n\tauthby=secret\n\tauto=add\n\n",
+            "5a".repeat(20)
+        );
+        if with_r {
+            t.push_str("conn r\n\tleft=127.0.0.1\n\tright=203.0.113.5\n\trightsubnet=10.5.0.0/16\n\tauthby=secret\n\tauto=route\n\n");
+        }
+        if with_n {
+            t.push_str(&format!(
+                "conn n\n\tleft=127.0.0.1\n\tright=203.0.113.6\n\tspi=0x3000\n\tesp=3des-md5-96\n\
+                 \tespenckey={K3DES}\n\tespauthkey={KMD5}\n\tauto=manual\n\n"
+            ));
+        }
+        t
+    }
+
+    fn done_text(r: &CtlResponse) -> String {
+        match r {
+            CtlResponse::Done(lines) => lines.join("\n"),
+            other => panic!("expected Done, got {other:?}"),
+        }
+    }
+
+    fn error_text(r: &CtlResponse) -> String {
+        match r {
+            CtlResponse::Error(e) => e.clone(),
+            other => panic!("expected Error, got {other:?}"),
+        }
+    }
+
+    /// The whole verb set against a fake fwd: start-up installs, down/unroute/up, refusals, keys
+    /// for root only, fwd restart (everything pushed again), fwd gone, reload.
+    #[test]
+    fn verbs_against_a_fake_fwd() {
+        let base = std::env::temp_dir().join(format!("confd-manual-{}", std::process::id()));
+        let dirs = Dirs {
+            config: base.join("etc"),
+            run: base.join("run"),
+        };
+        std::fs::create_dir_all(&dirs.config).unwrap();
+        std::fs::create_dir_all(&dirs.run).unwrap();
+        std::fs::write(dirs.ipsec_conf(), test_conf("0x1000", true, false)).unwrap();
+        let root = Peer {
+            role: Role::Ctl,
+            cred: ipc::peer::PeerCred {
+                pid: 1,
+                uid: 0,
+                gid: 0,
+            },
+        };
+        let user = Peer {
+            role: Role::Ctl,
+            cred: ipc::peer::PeerCred {
+                pid: 1,
+                uid: 1000,
+                gid: 1000,
+            },
+        };
+        ipc::runtime::run_local(async {
+            let fake = FakeFwd::start(&dirs.run);
+            let (config, error) = initial_config(&dirs);
+            assert_eq!(error, None);
+            let confd = Rc::new(Confd {
+                dirs: dirs.clone(),
+                pushed: RefCell::new(Pushed::wanted(&config)),
+                config: RefCell::new(config),
+                config_error: RefCell::new(None),
+                server: Server::<CtlChannel>::new(Authz::default()),
+                keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Confd, None),
+                fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Confd, None),
+                ikerd: Link::spawn(dirs.socket::<IkerdChannel>(), Role::Confd, None),
+            });
+            tokio::task::spawn_local(confd.clone().sync_fwd());
+            let ask = |peer: Peer, req: CtlRequest| {
+                let c = confd.clone();
+                async move { c.handle(peer, req).await.resp }
+            };
+
+            // start-up: auto=manual up, auto=route routed
+            until("start-up installs", || {
+                fake.has("m").is_some() && fake.has("r").is_some()
+            })
+            .await;
+            let m = fake.has("m").unwrap();
+            assert_eq!((m.sas.len(), m.policies.len()), (2, 2));
+            let r = fake.has("r").unwrap();
+            assert!(r.sas.is_empty());
+            assert_eq!(r.policies.len(), 1);
+            assert_eq!(r.policies[0].action, ipc::policy::PolicyAction::Trap);
+            assert!(fake.has("gcm").is_none() && fake.has("ike").is_none());
+
+            // down keeps traps, unroute removes, up again
+            let t = done_text(&ask(root, CtlRequest::ManualDown("m".into())).await);
+            assert!(t.contains("\"m\": manual SAs removed"), "{t}");
+            let m = fake.has("m").unwrap();
+            assert!(m.sas.is_empty());
+            assert_eq!(m.policies[0].action, ipc::policy::PolicyAction::Trap);
+            assert!(
+                confd.pushed.borrow().routed.contains("m")
+                    && !confd.pushed.borrow().up.contains("m")
+            );
+            done_text(&ask(root, CtlRequest::Unroute("m".into())).await);
+            assert!(fake.has("m").is_none());
+            assert!(!confd.pushed.borrow().routed.contains("m"));
+            let t = done_text(&ask(root, CtlRequest::ManualUp("m".into())).await);
+            assert_eq!(t, "\"m\": manual SAs installed (2 SAs, 2 policies)");
+            let t = done_text(&ask(root, CtlRequest::Route("m".into())).await);
+            assert!(
+                t.contains("already"),
+                "route of an up conn changes nothing: {t}"
+            );
+            assert_eq!(fake.has("m").unwrap().sas.len(), 2);
+
+            // refusals say what failed
+            let e = error_text(&ask(root, CtlRequest::ManualUp("gcm".into())).await);
+            assert!(e.contains("RFC 4106") && e.starts_with("\"gcm\""), "{e}");
+            assert!(fake.has("gcm").is_none());
+            let e = error_text(&ask(root, CtlRequest::ManualUp("ike".into())).await);
+            assert!(e.contains("not a manually keyed conn"), "{e}");
+            let e = error_text(&ask(root, CtlRequest::ManualUp("nope".into())).await);
+            assert!(e.contains("no connection named \"nope\""), "{e}");
+            assert!(matches!(
+                ask(user, CtlRequest::ManualDown("m".into())).await,
+                CtlResponse::PermissionDenied(_)
+            ));
+
+            // keys for root only; look for anyone
+            match ask(root, CtlRequest::SaSecrets).await {
+                CtlResponse::SaSecrets(s) => assert_eq!(s.len(), 2),
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(
+                ask(user, CtlRequest::SaSecrets).await,
+                CtlResponse::PermissionDenied(_)
+            ));
+            match ask(user, CtlRequest::Look).await {
+                CtlResponse::Look(l) => assert_eq!(l.sas.len(), 2),
+                other => panic!("{other:?}"),
+            }
+
+            // fwd restarts empty: confd installs everything again
+            fake.stop(&dirs.run);
+            let fake = FakeFwd::start(&dirs.run);
+            until("re-push after fwd restart", || {
+                fake.has("m").is_some() && fake.has("r").is_some()
+            })
+            .await;
+            assert_eq!(fake.has("m").unwrap().sas.len(), 2);
+            assert!(fake.has("r").unwrap().sas.is_empty());
+
+            // fwd gone: the answer says so
+            fake.stop(&dirs.run);
+            until("link down", || !confd.fwd.is_up()).await;
+            let e = error_text(&ask(root, CtlRequest::ManualUp("m".into())).await);
+            assert!(e.contains("fwd unreachable"), "{e}");
+
+            // reload: r removed, m modified (new SPI), n added with auto=manual
+            let fake = FakeFwd::start(&dirs.run);
+            until("reconnect", || fake.has("m").is_some()).await;
+            std::fs::write(dirs.ipsec_conf(), test_conf("0x1100", false, true)).unwrap();
+            match ask(root, CtlRequest::Reload).await {
+                CtlResponse::Reloaded(s) => {
+                    assert_eq!(
+                        (s.added.as_slice(), s.removed.as_slice()),
+                        (&["n".to_string()][..], &["r".to_string()][..])
+                    );
+                    assert!(s.modified.contains(&"m".to_string()));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(fake.has("r").is_none(), "removed conn taken out of fwd");
+            assert!(fake.has("m").unwrap().sas.iter().all(|s| s.spi == 0x1100));
+            assert_eq!(fake.has("n").unwrap().sas.len(), 2);
+            let p = confd.pushed.borrow().clone();
+            assert!(p.up.contains("n") && p.up.contains("m") && !p.routed.contains("r"));
+        })
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
     #[test]
     fn only_root_reads_keys_and_every_manual_verb_changes_state() {
         let cred = |uid| ipc::peer::PeerCred {
