@@ -54,11 +54,8 @@ fn limit(v: u64) -> u64 {
     }
 }
 
-/// Check an ESP SA request and build the codec's configuration from it.
-pub fn esp_config(spec: &SaSpec) -> Result<SaConfig, String> {
-    if spec.proto != wire::IpsecProto::Esp {
-        return Err("not an ESP SA".into());
-    }
+/// Checks shared by ESP and AH requests: name, SPI, addresses, replay window, lifetimes.
+fn check_common(spec: &SaSpec) -> Result<(), String> {
     if spec.conn.is_empty() || spec.conn.len() > MAX_CONN_NAME || spec.conn.chars().any(char::is_control) {
         return Err(format!("connection name must be 1 to {MAX_CONN_NAME} printable characters"));
     }
@@ -74,6 +71,21 @@ pub fn esp_config(spec: &SaSpec) -> Result<SaConfig, String> {
     if spec.replay_window > MAX_REPLAY_WINDOW {
         return Err(format!("replay window {} exceeds {MAX_REPLAY_WINDOW}", spec.replay_window));
     }
+    let lt = &spec.lifetime;
+    for (what, soft, hard) in [("bytes", lt.soft_bytes, lt.hard_bytes), ("packets", lt.soft_packets, lt.hard_packets), ("seconds", lt.soft_secs, lt.hard_secs)] {
+        if soft != 0 && hard != 0 && soft > hard {
+            return Err(format!("soft lifetime in {what} ({soft}) exceeds the hard one ({hard})"));
+        }
+    }
+    Ok(())
+}
+
+/// Check an ESP SA request and build the codec's configuration from it.
+pub fn esp_config(spec: &SaSpec) -> Result<SaConfig, String> {
+    if spec.proto != wire::IpsecProto::Esp {
+        return Err("not an ESP SA".into());
+    }
+    check_common(spec)?;
     if let Some(e) = spec.encap {
         if e.src_port == 0 || e.dst_port == 0 {
             return Err("UDP encapsulation with port 0".into());
@@ -110,11 +122,6 @@ pub fn esp_config(spec: &SaSpec) -> Result<SaConfig, String> {
         return Err(format!("{:?} needs a {}-byte key, got {}", spec.integ, int.key_len(), spec.auth_key.len()));
     }
     let lt = &spec.lifetime;
-    for (what, soft, hard) in [("bytes", lt.soft_bytes, lt.hard_bytes), ("packets", lt.soft_packets, lt.hard_packets), ("seconds", lt.soft_secs, lt.hard_secs)] {
-        if soft != 0 && hard != 0 && soft > hard {
-            return Err(format!("soft lifetime in {what} ({soft}) exceeds the hard one ({hard})"));
-        }
-    }
     Ok(SaConfig {
         spi: spec.spi,
         spec: suite,
@@ -134,10 +141,44 @@ pub fn esp_config(spec: &SaSpec) -> Result<SaConfig, String> {
     })
 }
 
-/// Validate and build an ESP SA ready for the datapath.
+/// Validate and build an ESP SA ready for the datapath (replay window as requested; 0 = off).
 pub fn build_esp(spec: &SaSpec) -> Result<esp::EspSa, String> {
     let cfg = esp_config(spec)?;
-    esp::EspSa::new(&cfg).map_err(|e| format!("the ESP codec refused the SA: {e:?}"))
+    let mut sa = esp::EspSa::new(&cfg).map_err(|e| format!("the ESP codec refused the SA: {e:?}"))?;
+    sa.set_replay_window(spec.replay_window);
+    Ok(sa)
+}
+
+/// Check an AH SA request (RFC 4302): an HMAC integrity algorithm and its key, no encryption, no
+/// UDP encapsulation (AH protects the outer addresses, which NAT rewrites).
+pub fn ah_check(spec: &SaSpec) -> Result<IntegAlg, String> {
+    if spec.proto != wire::IpsecProto::Ah {
+        return Err("not an AH SA".into());
+    }
+    check_common(spec)?;
+    if spec.encap.is_some() {
+        return Err("AH cannot be UDP-encapsulated (NAT rewrites the addresses it protects)".into());
+    }
+    if spec.encr != wire::EncrAlg::Null || !spec.enc_key.is_empty() {
+        return Err("AH has no encryption: encryption algorithm must be null with no key".into());
+    }
+    let int = integ(spec.integ);
+    if int == IntegAlg::None {
+        return Err("AH needs an integrity algorithm".into());
+    }
+    if spec.auth_key.len() != int.key_len() {
+        return Err(format!("{:?} needs a {}-byte key, got {}", spec.integ, int.key_len(), spec.auth_key.len()));
+    }
+    Ok(int)
+}
+
+/// Validate and build an AH SA ready for the datapath (replay window as requested; 0 = off).
+pub fn build_ah(spec: &SaSpec) -> Result<esp::ah::AhSa, String> {
+    let int = ah_check(spec)?;
+    let mut sa = esp::ah::AhSa::new(spec.spi, int, spec.auth_key.expose(), spec.esn)
+        .map_err(|e| format!("the AH codec refused the SA: {e:?}"))?;
+    sa.set_replay_window(spec.replay_window);
+    Ok(sa)
 }
 
 #[cfg(test)]
@@ -208,6 +249,27 @@ mod tests {
         assert!(refused(|s| s.proto = IpsecProto::Ah).contains("not an ESP"));
         assert!(refused(|s| s.encap = Some(UdpEncap { src_port: 0, dst_port: 4500 })).contains("port 0"));
         assert!(refused(|s| s.lifetime = SaLifetime { soft_bytes: 10, hard_bytes: 5, ..Default::default() }).contains("soft lifetime"));
+    }
+
+    #[test]
+    fn ah_requests() {
+        let mut s = good();
+        s.proto = IpsecProto::Ah;
+        s.encr = ipc::sa::EncrAlg::Null;
+        s.enc_key = SecretBytes::new(vec![]);
+        assert!(build_ah(&s).is_ok());
+        assert!(esp_config(&s).unwrap_err().contains("not an ESP"));
+        let bad = |f: &dyn Fn(&mut SaSpec)| {
+            let mut t = s.clone();
+            f(&mut t);
+            build_ah(&t).expect_err("must be refused")
+        };
+        assert!(bad(&|t| t.integ = ipc::sa::IntegAlg::None).contains("integrity"));
+        assert!(bad(&|t| t.enc_key = SecretBytes::new(vec![1; 16])).contains("no encryption"));
+        assert!(bad(&|t| t.encap = Some(UdpEncap { src_port: 4500, dst_port: 4500 })).contains("UDP"));
+        assert!(bad(&|t| t.auth_key = SecretBytes::new(vec![1; 3])).contains("20-byte key"));
+        assert!(bad(&|t| t.spi = 1).contains("reserved"));
+        assert!(bad(&|t| t.proto = IpsecProto::Esp).contains("not an AH"));
     }
 
     #[test]

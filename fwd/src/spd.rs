@@ -792,6 +792,12 @@ impl Spd {
         self.entries.get(&id).map(|s| (s.dir, &s.entry))
     }
 
+    /// The policy of `dir` with exactly this selector, if any ([`Spd::insert`] would refuse a
+    /// second one): lets a caller check a whole batch before changing anything.
+    pub fn find_duplicate(&self, dir: Direction, sel: &Selector) -> Option<PolicyId> {
+        self.table(dir).family(sel.dst.is_ipv4()).find_dup(sel)
+    }
+
     /// Ids of a connection's policies.
     pub fn ids_by_name(&self, name: &str) -> &[PolicyId] {
         self.by_name.get(name).map_or(&[], Vec::as_slice)

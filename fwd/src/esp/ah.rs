@@ -144,6 +144,26 @@ impl AhSa {
         self.tx_seq = last_sent;
     }
 
+    /// Last sequence number sent.
+    pub fn tx_seq(&self) -> u64 {
+        self.tx_seq
+    }
+
+    /// Highest sequence number received and authenticated.
+    pub fn rx_top(&self) -> u64 {
+        self.replay.top()
+    }
+
+    /// SPI.
+    pub fn spi(&self) -> u32 {
+        self.spi
+    }
+
+    /// Anti-replay window in packets; 0 turns replay protection off.
+    pub fn set_replay_window(&mut self, packets: u32) {
+        self.replay.set_size(packets);
+    }
+
     /// AH header length (ICV padded to 32 bits for IPv4, 64 bits for IPv6).
     pub fn ah_len(&self, ipv6: bool) -> usize {
         let raw = AH_FIXED_LEN + self.suite.icv_len();

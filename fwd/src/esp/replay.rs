@@ -16,6 +16,9 @@ pub const WINDOW_SIZE: u64 = ((WINDOW_BLOCKS - 1) * 64) as u64;
 pub struct ReplayWindow {
     /// Highest authenticated sequence number (0: none yet).
     top: u64,
+    /// Packets accepted behind `top` (at most [`WINDOW_SIZE`]); 0 turns the
+    /// replay check off (manual keying): only `top` is tracked, for ESN.
+    size: u64,
     bitmap: [u64; WINDOW_BLOCKS],
 }
 
@@ -44,8 +47,21 @@ impl ReplayWindow {
     pub const fn new() -> Self {
         Self {
             top: 0,
+            size: WINDOW_SIZE,
             bitmap: [0; WINDOW_BLOCKS],
         }
+    }
+
+    /// Set the window size in packets (clamped to [`WINDOW_SIZE`]); 0 turns
+    /// replay protection off (`check` accepts everything, `update` only
+    /// advances the highest sequence number, which ESN inference needs).
+    pub fn set_size(&mut self, packets: u32) {
+        self.size = u64::from(packets).min(WINDOW_SIZE);
+    }
+
+    /// The window size in packets (0: replay protection off).
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// Highest authenticated sequence number so far.
@@ -56,13 +72,16 @@ impl ReplayWindow {
     /// Would `seq` be accepted? Does not change the window: call
     /// [`ReplayWindow::update`] only once the ICV has verified.
     pub fn check(&self, seq: u64) -> Result<()> {
+        if self.size == 0 {
+            return Ok(());
+        }
         if seq == 0 {
             return Err(EspError::Replay);
         }
         if seq > self.top {
             return Ok(());
         }
-        if self.top - seq >= WINDOW_SIZE {
+        if self.top - seq >= self.size {
             return Err(EspError::Replay);
         }
         let (block, bit) = slot(seq);
@@ -76,6 +95,10 @@ impl ReplayWindow {
     /// `Err(Replay)` if it was already recorded or is too old.
     pub fn update(&mut self, seq: u64) -> Result<()> {
         self.check(seq)?;
+        if self.size == 0 {
+            self.top = self.top.max(seq);
+            return Ok(());
+        }
         if seq > self.top {
             let new_index = seq >> 6;
             let old_index = self.top >> 6;
@@ -156,6 +179,25 @@ mod tests {
         let mut w = ReplayWindow::new();
         w.update(10_000).unwrap();
         assert!(w.check(10_000 - 1024).is_ok());
+    }
+
+    #[test]
+    fn smaller_window_and_off() {
+        let mut w = ReplayWindow::new();
+        w.set_size(64);
+        w.update(1000).unwrap();
+        assert!(w.check(1000 - 63).is_ok());
+        assert_eq!(w.check(1000 - 64), Err(EspError::Replay));
+        let mut off = ReplayWindow::new();
+        off.set_size(0);
+        off.update(5).unwrap();
+        off.update(5).unwrap();
+        off.update(2).unwrap();
+        assert_eq!(off.top(), 5);
+        assert!(off.check(5).is_ok());
+        let mut big = ReplayWindow::new();
+        big.set_size(u32::MAX);
+        assert_eq!(big.size(), WINDOW_SIZE);
     }
 
     #[test]

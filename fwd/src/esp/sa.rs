@@ -176,6 +176,11 @@ impl EspSa {
     pub fn set_tx_seq(&mut self, last_sent: u64) {
         self.tx_seq = last_sent;
     }
+    /// Anti-replay window in packets (default and maximum
+    /// [`super::replay::WINDOW_SIZE`]); 0 turns replay protection off.
+    pub fn set_replay_window(&mut self, packets: u32) {
+        self.replay.set_size(packets);
+    }
     /// Bytes needed in front of the payload for `seal`.
     pub fn headroom(&self) -> usize {
         codec::headroom(&self.suite)
