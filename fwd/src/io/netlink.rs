@@ -36,6 +36,7 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REPLACE, NLM_F_REQUEST,
 };
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RoutePreference,
     RouteProtocol, RouteScope, RouteType,
@@ -165,13 +166,18 @@ fn nl_err(e: netlink_packet_core::DecodeError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}"))
 }
 
+/// A NETLINK_ROUTE socket with the request/acknowledge and dump loops.
+struct Nl {
+    sock: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
 /// Manager of one routing table and its `not fwmark` rules, in the network namespace of the thread
 /// that created it.
 pub struct Routes {
-    sock: Socket,
+    nl: Nl,
     table: u32,
-    seq: u32,
-    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Routes {
@@ -182,20 +188,8 @@ impl std::fmt::Debug for Routes {
     }
 }
 
-impl Routes {
-    /// Table [`DEFAULT_TABLE`].
-    pub fn new() -> io::Result<Routes> {
-        Routes::with_table(DEFAULT_TABLE)
-    }
-
-    /// Manage table `table` (not 0, nor the kernel's `default`/`main`/`local` 253–255).
-    pub fn with_table(table: u32) -> io::Result<Routes> {
-        if table == 0 || (253..=255).contains(&table) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("table {table} is reserved"),
-            ));
-        }
+impl Nl {
+    fn open() -> io::Result<Nl> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&NlAddr::new(0, 0))?;
@@ -204,21 +198,11 @@ impl Routes {
             nix::sys::socket::sockopt::ReceiveTimeout,
             &nix::sys::time::TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0),
         )?;
-        Ok(Routes {
+        Ok(Nl {
             sock,
-            table,
             seq: 0,
             buf: Vec::with_capacity(RECV_BUF),
         })
-    }
-
-    /// The table managed.
-    pub fn table(&self) -> u32 {
-        self.table
-    }
-
-    fn header_table(&self) -> u8 {
-        u8::try_from(self.table).unwrap_or(RT_TABLE_COMPAT)
     }
 
     fn send(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<u32> {
@@ -320,6 +304,36 @@ impl Routes {
             Ok(())
         })
     }
+}
+
+impl Routes {
+    /// Table [`DEFAULT_TABLE`].
+    pub fn new() -> io::Result<Routes> {
+        Routes::with_table(DEFAULT_TABLE)
+    }
+
+    /// Manage table `table` (not 0, nor the kernel's `default`/`main`/`local` 253–255).
+    pub fn with_table(table: u32) -> io::Result<Routes> {
+        if table == 0 || (253..=255).contains(&table) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("table {table} is reserved"),
+            ));
+        }
+        Ok(Routes {
+            nl: Nl::open()?,
+            table,
+        })
+    }
+
+    /// The table managed.
+    pub fn table(&self) -> u32 {
+        self.table
+    }
+
+    fn header_table(&self) -> u8 {
+        u8::try_from(self.table).unwrap_or(RT_TABLE_COMPAT)
+    }
 
     // ---- rules ----
 
@@ -386,7 +400,7 @@ impl Routes {
         let mut q = RuleMessage::default();
         q.header.family = family;
         let mut found = Vec::new();
-        self.dump(RouteNetlinkMessage::GetRule(q), |m| {
+        self.nl.dump(RouteNetlinkMessage::GetRule(q), |m| {
             if let RouteNetlinkMessage::NewRule(r) = m {
                 found.push(r);
             }
@@ -394,15 +408,16 @@ impl Routes {
         Ok(found.iter().filter(|r| self.is_our_rule(r)).count())
     }
 
-    /// Make sure exactly one `not fwmark BYPASS_MARK lookup TABLE` rule at priority
-    /// [`RULE_PRIORITY`] exists for IPv4 and for IPv6 (IPv6 skipped when the kernel has none).
-    /// Idempotent; duplicates left by earlier runs are removed.
+    /// Make sure the `not fwmark BYPASS_MARK lookup TABLE` rule at priority [`RULE_PRIORITY`]
+    /// exists for IPv4 and for IPv6 (IPv6 skipped when the kernel has none). Idempotent: the rule
+    /// is added only when absent, with `NLM_F_EXCL` (the kernel refuses an identical second rule,
+    /// so two racing calls cannot make two).
     pub fn ensure_rules(&mut self) -> io::Result<()> {
         for family in Routes::families() {
             let n = self.count_rules(family)?;
             if n == 0 {
                 let msg = RouteNetlinkMessage::NewRule(self.rule_msg(family));
-                match self.request(msg, NLM_F_CREATE | NLM_F_EXCL) {
+                match self.nl.request(msg, NLM_F_CREATE | NLM_F_EXCL) {
                     Ok(()) => {}
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
                     Err(e) => {
@@ -413,9 +428,6 @@ impl Routes {
                     }
                 }
             }
-            for _ in 1..n {
-                self.request(RouteNetlinkMessage::DelRule(self.rule_msg(family)), 0)?;
-            }
         }
         Ok(())
     }
@@ -424,7 +436,10 @@ impl Routes {
     pub fn remove_rules(&mut self) -> io::Result<()> {
         for family in Routes::families() {
             for _ in 0..64 {
-                match self.request(RouteNetlinkMessage::DelRule(self.rule_msg(family)), 0) {
+                match self
+                    .nl
+                    .request(RouteNetlinkMessage::DelRule(self.rule_msg(family)), 0)
+                {
                     Ok(()) => continue,
                     Err(e)
                         if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) =>
@@ -472,16 +487,17 @@ impl Routes {
                 m.header.scope = RouteScope::Universe;
             }
         }
-        self.request(
-            RouteNetlinkMessage::NewRoute(m),
-            NLM_F_CREATE | NLM_F_REPLACE,
-        )
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("route {kind:?} {net} table {}: {e}", self.table),
+        self.nl
+            .request(
+                RouteNetlinkMessage::NewRoute(m),
+                NLM_F_CREATE | NLM_F_REPLACE,
             )
-        })
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("route {kind:?} {net} table {}: {e}", self.table),
+                )
+            })
     }
 
     /// Route `net` into the TUN device with index `tun_ifindex` (replacing whatever route for
@@ -501,7 +517,7 @@ impl Routes {
         let net = normalize(net)?;
         let mut m = self.route_msg(net);
         m.header.scope = RouteScope::NoWhere; // any scope
-        match self.request(RouteNetlinkMessage::DelRoute(m), 0) {
+        match self.nl.request(RouteNetlinkMessage::DelRoute(m), 0) {
             Ok(()) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH) | Some(libc::ENOENT)) => {
                 Ok(false)
@@ -520,7 +536,7 @@ impl Routes {
             let mut q = RouteMessage::default();
             q.header.address_family = family;
             let table = self.table;
-            self.dump(RouteNetlinkMessage::GetRoute(q), |m| {
+            self.nl.dump(RouteNetlinkMessage::GetRoute(q), |m| {
                 if let RouteNetlinkMessage::NewRoute(r) = m {
                     if route_table(&r) == table {
                         if let Some(route) = parse_route(&r) {
@@ -587,6 +603,32 @@ impl Routes {
         done.removed.sort_by_key(|n| (n.addr, n.prefix));
         Ok(done)
     }
+}
+
+/// Give interface `ifindex` the IPv4 address `addr`/32 with host scope (idempotent: an existing
+/// identical address is replaced). Used on the TUN device so that reverse-path filtering has an
+/// address to work with (see [`super::tun`]); host scope keeps the kernel from choosing it as the
+/// source of packets routed into the device.
+pub fn ensure_host_address(ifindex: u32, addr: Ipv4Addr) -> io::Result<()> {
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.prefix_len = 32;
+    m.header.scope = AddressScope::Host;
+    m.header.index = ifindex;
+    m.attributes.push(AddressAttribute::Local(IpAddr::V4(addr)));
+    m.attributes
+        .push(AddressAttribute::Address(IpAddr::V4(addr)));
+    Nl::open()?
+        .request(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("address {addr} on interface {ifindex}: {e}"),
+            )
+        })
 }
 
 fn route_table(r: &RouteMessage) -> u32 {

@@ -9,15 +9,26 @@
 //!
 //! Opening also sets, on the device:
 //! - `net.ipv4.conf.<tun>.rp_filter = 2` (loose). The kernel uses the *maximum* of `all` and the
-//!   device's value, so 0 would not turn a strict `all.rp_filter = 1` off; 2 does (loose mode
-//!   accepts a source reachable by any route). Decrypted packets come from the remote subnet, whose
-//!   route may point at another interface (or only be the default route), so strict mode would drop
-//!   them. `accept_local` stays 0: an inner source address that is one of our own is not a case a
-//!   gateway should accept.
+//!   device's value, so 0 would not turn a strict `all.rp_filter = 1` off; 2 does. Usually the
+//!   source of a decrypted packet (the remote subnet) is routed back into the device by table 220
+//!   (the reverse lookup carries no mark), which even strict mode accepts; loose mode also accepts
+//!   a source routed out of another interface (with the address below). `accept_local` stays 0:
+//!   an inner source that is one of our own addresses is not something a gateway should accept.
 //! - IPv6: `addr_gen_mode = 1` (no link-local address), `accept_ra = 0`, `autoconf = 0`,
 //!   `dad_transmits = 0`, before the link comes up, so the kernel sends nothing of its own (router
 //!   solicitations, MLD reports, DAD probes) into the tunnel. IPv6 stays enabled on the device so
 //!   that IPv6 inner packets can be written into it (`disable_ipv6` would drop them).
+//! - the IPv4 address 192.0.0.8/32 ([`HOST_ADDR`], RFC 7600's "IPv4 dummy address") with host scope.
+//!   Reverse-path filtering rejects, in strict *and* loose mode, every packet arriving on a device
+//!   without an IPv4 address whose source is not routed back through that device (the kernel's
+//!   `__fib_validate_source` goes to its "last resort" and refuses when `rp_filter` is on). With
+//!   an address, loose mode accepts any routable source. systemd's defaults put
+//!   `rp_filter = 2` on `all` and `default`, so this matters on an ordinary Debian host, and a
+//!   subnet-to-subnet tunnel whose remote subnet is also routed elsewhere would lose its decrypted
+//!   packets. Host scope keeps the kernel from picking it as the source of packets routed into the
+//!   device (fwd's tunnel routes are link-scoped), and 192.0.0.8 is reserved for exactly this kind
+//!   of placeholder. (Measured in `fwd/tests/io_netns.rs`: without the address the decrypted
+//!   packet is dropped with `all.rp_filter` at 1 or 2.)
 //! - the MTU, and the link administratively up.
 //!
 //! The file descriptor is non-blocking: `read` returns `WouldBlock` when no packet is queued; poll
@@ -43,6 +54,8 @@ nix::ioctl_write_ptr_bad!(siocsifmtu, libc::SIOCSIFMTU, libc::ifreq);
 pub const MIN_MTU: u32 = 576;
 /// Largest MTU accepted.
 pub const MAX_MTU: u32 = 65535;
+/// The host-scoped placeholder address the device gets (see the module documentation).
+pub const HOST_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 0, 8);
 
 const TUN_PATH: &str = "/dev/net/tun";
 
@@ -168,6 +181,32 @@ fn set_up(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// How long [`Tun::open_or_create`] waits for the kernel to mark the device running.
+const RUNNING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Wait until `name` is `IFF_RUNNING` (or `limit` passes; then go on regardless).
+///
+/// Re-attaching to a persistent device turns its carrier back on, but the kernel re-activates the
+/// transmit queue asynchronously (link-watch work): until then packets routed into the device,
+/// such as the answers to the first packets fwd writes, are dropped. `IFF_RUNNING` is set by the
+/// same work, just before the queue is activated. Measured: without this wait about half of the
+/// echo replies in the re-attach test were lost.
+fn wait_running(name: &str, limit: std::time::Duration) -> io::Result<()> {
+    let sock = ctl_socket()?;
+    let start = std::time::Instant::now();
+    loop {
+        let mut req = ifreq_for(name)?;
+        // SAFETY: `sock` is an open socket and `req` a valid ifreq the kernel fills in.
+        unsafe { siocgifflags(sock.as_raw_fd(), &mut req) }?;
+        // SAFETY: SIOCGIFFLAGS succeeded, so the kernel wrote ifru_flags.
+        let flags = unsafe { req.ifr_ifru.ifru_flags };
+        if flags & (libc::IFF_RUNNING as libc::c_short) != 0 || start.elapsed() >= limit {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 fn ifindex(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name)
         .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name}: {e}")))
@@ -207,6 +246,8 @@ impl Tun {
         set_mtu(name, mtu)?;
         set_up(name)?;
         let ifindex = ifindex(name)?;
+        super::netlink::ensure_host_address(ifindex, HOST_ADDR)?;
+        wait_running(name, RUNNING_WAIT)?;
         Ok(Tun {
             file,
             name: name.to_owned(),
