@@ -37,21 +37,15 @@ fn conf(spi: &str) -> String {
     )
 }
 
-/// An address of this gateway inside its namespace, on a dummy interface.
+/// An address of this gateway inside its namespace (on its loopback: no other device is needed
+/// while fwd only has to accept the SAs).
 fn add_wan_address(inst: &Instance, addr: &str) {
     run_ok(
         inst.ns
             .cmd("ip")
-            .args(["link", "add", "wan0", "type", "dummy"]),
-    )
-    .expect("dummy link");
-    run_ok(
-        inst.ns
-            .cmd("ip")
-            .args(["addr", "add", &format!("{addr}/24"), "dev", "wan0"]),
+            .args(["addr", "add", &format!("{addr}/32"), "dev", "lo"]),
     )
     .expect("address");
-    run_ok(inst.ns.cmd("ip").args(["link", "set", "wan0", "up"])).expect("link up");
 }
 
 fn ready(inst: &Instance) {
