@@ -14,6 +14,20 @@
 //! so fwd's own encrypted packets (and IKE's) leave by the normal routes while cleartext to a
 //! protected destination goes into the TUN device.
 //!
+//! How the thread loops use it (each loop owns its batches; nothing is allocated per packet):
+//! ```text
+//! inbound (per wire socket, after poll):
+//!     esp.recv(RawRx::Esp4, &mut rx)?            // or natt.recv(&mut rx)? — info.natt says ESP/IKE/keepalive
+//!     for i in 0..rx.len() { let p = rx.packet(i)?;  // p.buf = whole slot, p.info.range() = ESP bytes
+//!         engine.inbound(Rx { src, dst, proto, udp }, p.buf, p.info.range()) -> ToTun{range} => tun.write(&p.buf[range]) }
+//! outbound (TUN, after poll):
+//!     tun.read_batch(&mut rx)?                    // up to BATCH packets, each at HEADROOM of its slot
+//!     for each: engine.outbound(p.buf, range) -> Esp{src,dst,encap:None,range} => tx_esp.push(&p.buf[range], (dst,0), Some(src))
+//!                                             -> Esp{.., encap: Some(ports)}   => tx_natt.push(.., (dst,dport), Some(src))
+//!                                             -> Ip{range} | Clear{range}      => tx_ip.push(.., (ip_destination,0), None)
+//!     esp.flush_esp(&mut tx_esp); natt.flush(&mut tx_natt); esp.flush_ip(&mut tx_ip);
+//! ```
+//!
 //! Tests needing root and network namespaces are in `fwd/tests/io_netns.rs`.
 
 pub mod batch;
@@ -22,9 +36,14 @@ pub mod sockets;
 pub mod sysctl;
 pub mod tun;
 
-pub use batch::{FlushStats, PushError, RecvBatch, RxPacket, SendBatch, SockFamily};
+pub use batch::{
+    FlushStats, PushError, RecvBatch, RecvStats, RxInfo, RxPacket, SendBatch, SockFamily,
+    DEFAULT_PACKET_CAP,
+};
 pub use netlink::{Reconciled, Route, RouteKind, Routes};
-pub use sockets::{bypass_mark, set_bypass_mark, EspSockets, NattSocket, RawRx};
+pub use sockets::{
+    bypass_mark, ip_destination, set_bypass_mark, EspSockets, NattSocket, RawRx, NON_ESP_MARKER,
+};
 pub use tun::Tun;
 
 /// Free bytes in front of every packet slot (outer IP header, UDP encapsulation, ESP header, IV;

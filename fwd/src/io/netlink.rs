@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use ipc::policy::Net;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REPLACE, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
+    NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::route::{
@@ -198,6 +198,9 @@ impl Nl {
             nix::sys::socket::sockopt::ReceiveTimeout,
             &nix::sys::time::TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0),
         )?;
+        // Lets a dump request filter by table in the kernel (Linux ≥ 4.20; older kernels ignore
+        // the filter and the table is checked here anyway).
+        let _ = sock.set_netlink_get_strict_chk(true);
         Ok(Nl {
             sock,
             seq: 0,
@@ -259,11 +262,25 @@ impl Nl {
                 }
                 let one = rest.get(..len).unwrap_or(&[]);
                 off += (len + 3) & !3;
-                let msg =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(one).map_err(nl_err)?;
-                if msg.header.sequence_number != seq {
+                let ty = one
+                    .get(4..6)
+                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                    .map(u16::from_ne_bytes);
+                let msg_seq = one
+                    .get(8..12)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_ne_bytes);
+                if msg_seq != Some(seq) {
                     continue; // a late reply to an earlier request
                 }
+                let ty = ty.unwrap_or(0);
+                let msg = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(one) {
+                    Ok(m) => m,
+                    // A route or rule this crate cannot parse (some attribute of another
+                    // table's route) is not one of ours: skip it rather than fail the dump.
+                    Err(_) if ty != NLMSG_ERROR && ty != NLMSG_DONE => continue,
+                    Err(e) => return Err(nl_err(e)),
+                };
                 match msg.payload {
                     NetlinkPayload::Done(_) => return Ok(()),
                     NetlinkPayload::Error(e) => {
@@ -535,6 +552,8 @@ impl Routes {
         for family in Routes::families() {
             let mut q = RouteMessage::default();
             q.header.address_family = family;
+            q.header.table = self.header_table();
+            q.attributes.push(RouteAttribute::Table(self.table));
             let table = self.table;
             self.nl.dump(RouteNetlinkMessage::GetRoute(q), |m| {
                 if let RouteNetlinkMessage::NewRoute(r) = m {

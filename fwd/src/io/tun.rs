@@ -319,7 +319,8 @@ impl Tun {
     }
 
     /// Read up to [`super::BATCH`] queued packets into `batch` (one `read` each, stopping at the
-    /// first `WouldBlock`). `Err(WouldBlock)` if none was queued.
+    /// first `WouldBlock`). `Err(WouldBlock)` if none was queued. The batch's capacity must be at
+    /// least the device MTU (the kernel truncates a longer packet silently).
     pub fn read_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
         batch.fill_with(|slot| self.read(slot))
     }
