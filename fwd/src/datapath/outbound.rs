@@ -6,6 +6,11 @@
 //! the IP header and the result carries the packet's own addresses. ESP alone is returned as ESP
 //! bytes for the kernel to put an IP header on ([`Outbound::Esp`]); with AH the engine builds the
 //! whole IP packet ([`Outbound::Ip`]).
+//!
+//! PMTU: an inner packet with DF (or IPv6 above 1280 bytes) whose sealed form exceeds
+//! `outer_mtu` is answered with ICMP "fragmentation needed" / "packet too big"; without DF it is
+//! sealed and the kernel fragments the outer packet. With AH (a full IP packet for a
+//! header-included socket, which the kernel does not fragment) the ICMP answer is given DF or not.
 
 use super::control::{Codec, Geom};
 use super::drops::DropReason;
@@ -232,10 +237,13 @@ impl Engine {
         let total = wire_len(pkt.len());
         let mtu = self.cfg.outer_mtu as usize;
         if total > mtu || total > MAX_PACKET {
+            // With AH the engine builds the whole packet and a header-included raw socket does
+            // not fragment (EMSGSIZE): ask the sender to, DF or not.
             let df = if inner_v6 {
                 pkt.len() > IPV6_MIN_MTU
             } else {
-                matches!(data.get(6..8), Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) & IPV4_DF != 0)
+                ah.is_some()
+                    || matches!(data.get(6..8), Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) & IPV4_DF != 0)
             };
             if df {
                 let floor = if inner_v6 { IPV6_MIN_MTU } else { IPV4_MIN_MTU };

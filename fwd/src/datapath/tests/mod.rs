@@ -1,6 +1,7 @@
 //! Engine tests: two gateways A and B wired in memory with mirrored SAs and policies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod alloc;
 mod control;
 mod lifetimes;
 mod negative;

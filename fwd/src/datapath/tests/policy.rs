@@ -443,6 +443,27 @@ fn pmtu_for_other_suites_encapsulation_and_bundles() {
 }
 
 #[test]
+fn ah_bundles_answer_too_big_without_df_too() {
+    let setup = Setup {
+        ah: true,
+        ..Setup::default()
+    };
+    let now = Instant::now();
+    let (a, b) = pair_at(&setup, now);
+    let (ha, hb) = hosts(&setup);
+    let (o, buf) = out(&a, &udp_total(ha, hb, 1407, false), now);
+    let Outbound::ToTun { range } = o else {
+        panic!("{o:?}")
+    };
+    let (_, t, c, rest, _) = icmp4(&buf[range]);
+    assert_eq!((t, c, u16::from_be_bytes([rest[2], rest[3]])), (3, 4, 1406));
+    let fits = udp_total(ha, hb, 1406, false);
+    let w = seal(&a, &fits, now);
+    assert!(w.bytes.len() <= 1500);
+    assert_eq!(deliver(&b, &w, now).unwrap(), fits);
+}
+
+#[test]
 fn ipv6_packet_too_big() {
     let setup = Setup {
         inner_v6: true,
