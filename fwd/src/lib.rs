@@ -3,6 +3,7 @@ pub mod daemon;
 pub mod datapath;
 pub mod esp;
 pub mod io;
+pub mod pump;
 pub mod sad;
 pub mod spd;
 pub mod sa_request;

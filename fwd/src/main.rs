@@ -8,9 +8,11 @@ struct Args {
     dirs: ipc::DirArgs,
     #[command(flatten)]
     ports: fwd::daemon::PortArgs,
+    #[command(flatten)]
+    datapath: fwd::daemon::DatapathArgs,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    ipc::runtime::daemon_main("fwd", fwd::daemon::run(args.dirs.dirs(), args.ports))
+    ipc::runtime::daemon_main("fwd", fwd::daemon::run(args.dirs.dirs(), args.ports, args.datapath))
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 /// An address prefix. fwd refuses a prefix longer than the family allows and clears host bits.
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Net {
     pub addr: IpAddr,
     pub prefix: u8,

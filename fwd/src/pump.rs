@@ -1,0 +1,246 @@
+//! The datapath's two OS threads, joining the I/O layer ([`crate::io`]) to the sans-IO engine
+//! ([`crate::datapath`]). No decisions are made here: each thread moves a batch of packets from
+//! where they arrive, asks the engine what to do with each, and sends the answers in batches.
+//!
+//! - outbound: TUN → [`Engine::outbound`] → raw ESP (`sendmmsg`), UDP 4500, header-included raw
+//!   socket, or back into the TUN (ICMP errors for the inner sender);
+//! - inbound: raw ESP/AH sockets and UDP 4500 (`recvmmsg`) → [`Engine::inbound`] → TUN.
+//!
+//! Both threads poll with a short timeout so they notice [`Pump::stop`].
+
+use crate::datapath::{Engine, Inbound, Outbound, Rx};
+use crate::esp::ip::NatTKind;
+use crate::io::{sockets::ip_destination, EspSockets, NattSocket, RawRx, RecvBatch, SendBatch, Tun};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// What the threads share with the control plane.
+pub struct Wire {
+    pub tun: Tun,
+    pub raw: EspSockets,
+    pub natt: NattSocket,
+}
+
+/// Counters of what the threads saw beyond the engine's own (shown in status).
+#[derive(Default)]
+pub struct PumpStats {
+    pub tun_in: AtomicU64,
+    pub wire_in: AtomicU64,
+    /// IKE messages that arrived on UDP 4500 (relayed to ikerd once NAT-T is negotiated).
+    pub natt_ike: AtomicU64,
+    pub natt_keepalives: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub tun_write_errors: AtomicU64,
+}
+
+pub struct Pump {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    pub stats: Arc<PumpStats>,
+}
+
+const POLL_MS: u16 = 200;
+
+impl Pump {
+    pub fn start(engine: Arc<Engine>, wire: Arc<Wire>) -> io::Result<Pump> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(PumpStats::default());
+        let mut threads = Vec::new();
+        {
+            let (e, w, s, st) = (engine.clone(), wire.clone(), stop.clone(), stats.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("fwd-out".into())
+                    .spawn(move || outbound_loop(&e, &w, &s, &st))?,
+            );
+        }
+        {
+            let (e, w, s, st) = (engine, wire, stop.clone(), stats.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("fwd-in".into())
+                    .spawn(move || inbound_loop(&e, &w, &s, &st))?,
+            );
+        }
+        Ok(Pump { stop, threads, stats })
+    }
+
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wait_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> Vec<bool> {
+    let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+    match poll(&mut pfds, PollTimeout::from(POLL_MS)) {
+        Ok(n) if n > 0 => pfds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR)))
+            .collect(),
+        _ => vec![false; fds.len()],
+    }
+}
+
+fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpStats) {
+    let mut rx = RecvBatch::new();
+    let mut esp = SendBatch::new();
+    let mut udp = SendBatch::new();
+    let mut ip = SendBatch::new();
+    let natt_port = wire.natt.port();
+    while !stop.load(Ordering::Relaxed) {
+        if !wait_readable(&[wire.tun.as_fd()]).first().copied().unwrap_or(false) {
+            continue;
+        }
+        loop {
+            match wire.tun.read_batch(&mut rx) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::warn!("reading the tunnel device: {e}");
+                    break;
+                }
+            }
+            let now = Instant::now();
+            let n = rx.len();
+            stats.tun_in.fetch_add(n as u64, Ordering::Relaxed);
+            for i in 0..n {
+                let Some(p) = rx.packet(i) else { continue };
+                let range = p.info.range();
+                let buf = p.buf;
+                let verdict = engine.outbound(buf, range, now);
+                let sent = match verdict {
+                    Outbound::Esp { src, dst, encap: None, range } => {
+                        push(&mut esp, buf, range, SocketAddr::new(dst, 0), Some(src), |b| {
+                            wire.raw.flush_esp(b)
+                        })
+                    }
+                    Outbound::Esp { src, dst, encap: Some(e), range } => {
+                        if e.src_port != natt_port {
+                            tracing::debug!("UDP-encapsulated SA from port {} but NAT-T is on {natt_port}", e.src_port);
+                        }
+                        push(&mut udp, buf, range, SocketAddr::new(dst, e.dst_port), Some(src), |b| {
+                            wire.natt.flush(b)
+                        })
+                    }
+                    Outbound::Ip { range } | Outbound::Clear { range } => {
+                        let pkt = buf.get(range.clone()).unwrap_or_default();
+                        match ip_destination(pkt) {
+                            Some(dst) => push(&mut ip, buf, range, SocketAddr::new(dst, 0), None, |b| {
+                                wire.raw.flush_ip(b)
+                            }),
+                            None => false,
+                        }
+                    }
+                    Outbound::ToTun { range } => {
+                        let pkt = buf.get(range).unwrap_or_default();
+                        if wire.tun.write(pkt).is_err() {
+                            stats.tun_write_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        true
+                    }
+                    Outbound::Drop(_) => true,
+                };
+                if !sent {
+                    stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if n < crate::io::BATCH {
+                break;
+            }
+        }
+        let errs = [
+            wire.raw.flush_esp(&mut esp).dropped,
+            wire.natt.flush(&mut udp).dropped,
+            wire.raw.flush_ip(&mut ip).dropped,
+        ];
+        let errs: usize = errs.iter().sum();
+        if errs > 0 {
+            stats.send_errors.fetch_add(errs as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Queue one packet, flushing first if the batch is full. False if it could not be queued.
+fn push(
+    batch: &mut SendBatch,
+    buf: &[u8],
+    range: std::ops::Range<usize>,
+    to: SocketAddr,
+    from: Option<std::net::IpAddr>,
+    flush: impl Fn(&mut SendBatch) -> crate::io::FlushStats,
+) -> bool {
+    let flushed_ok = !batch.is_full() || flush(batch).dropped == 0;
+    let Some(pkt) = buf.get(range) else { return false };
+    batch.push(pkt, to, from).is_ok() && flushed_ok
+}
+
+fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpStats) {
+    let mut rx = RecvBatch::new();
+    let sources: Vec<RawRx> = RawRx::ALL.into_iter().filter(|w| wire.raw.rx_fd(*w).is_some()).collect();
+    let natt_port = wire.natt.port();
+    while !stop.load(Ordering::Relaxed) {
+        let mut fds: Vec<_> = sources.iter().filter_map(|w| wire.raw.rx_fd(*w)).collect();
+        fds.push(wire.natt.as_fd());
+        let ready = wait_readable(&fds);
+        for (k, is_ready) in ready.iter().enumerate() {
+            if !is_ready {
+                continue;
+            }
+            // Drain this socket batch by batch.
+            loop {
+                let got = match sources.get(k) {
+                    Some(which) => wire.raw.recv(*which, &mut rx),
+                    None => wire.natt.recv(&mut rx),
+                };
+                match got {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::debug!("receiving from the wire: {e}");
+                        break;
+                    }
+                }
+                let now = Instant::now();
+                let n = rx.len();
+                stats.wire_in.fetch_add(n as u64, Ordering::Relaxed);
+                for i in 0..n {
+                    let Some(p) = rx.packet(i) else { continue };
+                    let info = p.info;
+                    let (Some(src), Some(dst)) = (info.src, info.dst) else { continue };
+                    let (proto, udp) = match (sources.get(k), info.natt) {
+                        (Some(which), _) => (which.proto(), None),
+                        (None, Some(NatTKind::Esp)) => (17, Some((src.port(), natt_port))),
+                        (None, Some(NatTKind::Ike)) => {
+                            stats.natt_ike.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        (None, _) => {
+                            stats.natt_keepalives.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    let rxd = Rx { src: src.ip(), dst, proto, udp };
+                    let buf = p.buf;
+                    if let Inbound::ToTun { range } = engine.inbound(rxd, buf, info.range(), now) {
+                        let pkt = buf.get(range).unwrap_or_default();
+                        if wire.tun.write(pkt).is_err() {
+                            stats.tun_write_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                if n < crate::io::BATCH {
+                    break;
+                }
+            }
+        }
+    }
+}
