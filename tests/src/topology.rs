@@ -218,12 +218,14 @@ impl Capture {
         Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
     }
 
-    /// Packets in the capture that are neither IPsec (ESP, AH, ESP-in-UDP, IKE) nor link chatter:
+    /// Packets in the capture that are neither IPsec (ESP, AH, ESP-in-UDP, IKE) nor link chatter
+    /// (ARP, neighbour discovery, link-local and multicast IPv6 such as MLD reports):
     /// anything here is traffic that left the gateway in the clear.
     pub fn cleartext(&self) -> Result<Vec<String>> {
         self.read(
             "(ip and not (ip proto 50 or ip proto 51 or udp port 500 or udp port 4500)) or \
-             (ip6 and not (ip6 proto 50 or ip6 proto 51 or udp port 500 or udp port 4500 or icmp6))",
+             (ip6 and not (ip6 proto 50 or ip6 proto 51 or udp port 500 or udp port 4500 or icmp6 \
+             or src net fe80::/10 or dst net ff00::/8))",
         )
     }
 }
