@@ -155,7 +155,7 @@ impl Capture {
     pub fn start(ns: &Netns, iface: &str, file: &Path) -> Result<Capture> {
         let mut child = ns
             .cmd("tcpdump")
-            .args(["-i", iface, "-n", "-U", "-s", "0", "-w"])
+            .args(["-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-w"])
             .arg(file)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
