@@ -121,7 +121,9 @@ fn parse_seqs(text: &str) -> HashMap<SaId, u64> {
     let mut out = HashMap::new();
     for line in text.lines().take(100_000) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let [spi, proto, dst, seq] = f.as_slice() else { continue };
+        let [spi, proto, dst, seq] = f.as_slice() else {
+            continue;
+        };
         let spi = u32::from_str_radix(spi.trim_start_matches("0x"), 16).ok();
         let proto = match *proto {
             "esp" => Some(ipc::sa::IpsecProto::Esp),
@@ -141,7 +143,8 @@ impl Fwd {
         s.clients = self.server.clients();
         for (what, sock) in [("ike", &self.ike), ("nat-t", self.wire.natt.socket())] {
             if let Ok(a) = sock.local_addr() {
-                s.notes.push(format!("{what} socket: udp port {}", a.port()));
+                s.notes
+                    .push(format!("{what} socket: udp port {}", a.port()));
             }
         }
         let look = self.engine.look(Instant::now());
@@ -165,8 +168,11 @@ impl Fwd {
                 st.natt_ike.load(Ordering::Relaxed),
             ));
         }
-        let drops: Vec<String> =
-            look.drops.iter().map(|d| format!("{} {}", d.packets, d.reason)).collect();
+        let drops: Vec<String> = look
+            .drops
+            .iter()
+            .map(|d| format!("{} {}", d.packets, d.reason))
+            .collect();
         if !drops.is_empty() {
             s.notes.push(format!("dropped: {}", drops.join(", ")));
         }
@@ -186,10 +192,13 @@ impl Fwd {
                 RouteKind::Throw => routes.add_throw_route(*net),
             };
             match r {
-                Ok(()) => tracing::info!("route {net} {}", match kind {
-                    RouteKind::Tunnel => format!("dev {}", self.wire.tun.name()),
-                    RouteKind::Throw => "throw (cleartext)".into(),
-                }),
+                Ok(()) => tracing::info!(
+                    "route {net} {}",
+                    match kind {
+                        RouteKind::Tunnel => format!("dev {}", self.wire.tun.name()),
+                        RouteKind::Throw => "throw (cleartext)".into(),
+                    }
+                ),
                 Err(e) => tracing::error!("cannot add route {net}: {e}"),
             }
         }
@@ -240,15 +249,22 @@ impl Fwd {
     fn ike_socket(&self, peer: Peer) -> Reply<FwdResponse> {
         if peer.role != Role::Ikerd {
             tracing::warn!("fwd.sock: refused IKE socket to {peer}: only ikerd receives it");
-            return Reply::new(FwdResponse::Denied("only ikerd receives the IKE socket".into()));
+            return Reply::new(FwdResponse::Denied(
+                "only ikerd receives the IKE socket".into(),
+            ));
         }
         let port = self.ike.local_addr().map(|a| a.port()).unwrap_or(0);
         match self.ike.try_clone() {
             Ok(dup) => {
                 tracing::info!("handing the IKE socket (udp {port}) to {peer}");
-                Reply { resp: FwdResponse::IkeSocket { port }, fds: vec![OwnedFd::from(dup)] }
+                Reply {
+                    resp: FwdResponse::IkeSocket { port },
+                    fds: vec![OwnedFd::from(dup)],
+                }
             }
-            Err(e) => Reply::new(FwdResponse::Error(format!("cannot duplicate the IKE socket: {e}"))),
+            Err(e) => Reply::new(FwdResponse::Error(format!(
+                "cannot duplicate the IKE socket: {e}"
+            ))),
         }
     }
 
@@ -263,7 +279,13 @@ impl Fwd {
                 Ok(id) => {
                     tracing::info!(
                         "\"{}\": installed {:?} SA {:#010x} {} -> {} ({:?}/{:?}) for {peer}",
-                        spec.conn, spec.direction, spec.spi, spec.src, spec.dst, spec.encr, spec.integ
+                        spec.conn,
+                        spec.direction,
+                        spec.spi,
+                        spec.src,
+                        spec.dst,
+                        spec.encr,
+                        spec.integ
                     );
                     FwdResponse::SaAdded(id)
                 }
@@ -278,7 +300,12 @@ impl Fwd {
             },
             FwdRequest::AddPolicy(p) => match self.engine.add_policy(by, &p) {
                 Ok(id) => {
-                    tracing::info!("\"{}\": policy #{id} {:?} {:?} for {peer}", p.conn, p.direction, p.action);
+                    tracing::info!(
+                        "\"{}\": policy #{id} {:?} {:?} for {peer}",
+                        p.conn,
+                        p.direction,
+                        p.action
+                    );
                     FwdResponse::PolicyAdded { id }
                 }
                 Err(e) => refused(format!("policy of \"{}\"", p.conn), e),
@@ -288,15 +315,28 @@ impl Fwd {
                     if by == Origin::Confd {
                         self.resume_seqs(&st);
                     }
-                    tracing::info!("\"{}\": installed {sas} SAs and {policies} policies for {peer}", st.conn);
-                    FwdResponse::ConnInstalled { conn: st.conn, sas, policies }
+                    tracing::info!(
+                        "\"{}\": installed {sas} SAs and {policies} policies for {peer}",
+                        st.conn
+                    );
+                    FwdResponse::ConnInstalled {
+                        conn: st.conn,
+                        sas,
+                        policies,
+                    }
                 }
                 Err(e) => refused(format!("connection \"{}\"", st.conn), e),
             },
             FwdRequest::RemoveConn { conn, mode } => {
                 let (sas, policies) = self.engine.remove_conn(&conn, mode);
-                tracing::info!("\"{conn}\": removed {sas} SAs and {policies} policies ({mode:?}) for {peer}");
-                FwdResponse::ConnRemoved { conn, sas, policies }
+                tracing::info!(
+                    "\"{conn}\": removed {sas} SAs and {policies} policies ({mode:?}) for {peer}"
+                );
+                FwdResponse::ConnRemoved {
+                    conn,
+                    sas,
+                    policies,
+                }
             }
             FwdRequest::Flush(what) => {
                 let removed = self.engine.flush(by, what);
@@ -313,7 +353,11 @@ impl Fwd {
         let mut look = self.engine.look(Instant::now());
         look.tun = self.wire.tun.name().to_owned();
         look.tun_mtu = self.wire.tun.mtu().unwrap_or(0);
-        look.routes = self.routes.borrow_mut().list().unwrap_or_else(|e| vec![format!("(cannot list routes: {e})")]);
+        look.routes = self
+            .routes
+            .borrow_mut()
+            .list()
+            .unwrap_or_else(|e| vec![format!("(cannot list routes: {e})")]);
         FwdResponse::Look(look)
     }
 
@@ -327,7 +371,9 @@ impl Fwd {
             self.engine.tick(now);
             for ev in self.engine.take_events() {
                 match &ev {
-                    FwdEvent::Acquire { conn, flow } => tracing::info!("\"{conn}\": acquire for {flow}"),
+                    FwdEvent::Acquire { conn, flow } => {
+                        tracing::info!("\"{conn}\": acquire for {flow}")
+                    }
                     FwdEvent::Expire { conn, id, hard } => tracing::info!(
                         "\"{conn}\": SA {:#010x} {} lifetime reached",
                         id.spi,
@@ -348,14 +394,19 @@ impl Fwd {
 
 impl Handler<FwdChannel> for Fwd {
     async fn handle(&self, peer: Peer, req: FwdRequest) -> Reply<FwdResponse> {
-        tracing::debug!("request from {peer}: {}", match &req {
-            FwdRequest::AddSa(_) => "AddSa".to_string(),
-            FwdRequest::InstallConn(st) => format!("InstallConn \"{}\"", st.conn),
-            other => format!("{other:?}"),
-        });
+        tracing::debug!(
+            "request from {peer}: {}",
+            match &req {
+                FwdRequest::AddSa(_) => "AddSa".to_string(),
+                FwdRequest::InstallConn(st) => format!("InstallConn \"{}\"", st.conn),
+                other => format!("{other:?}"),
+            }
+        );
         let Some(by) = origin(peer.role) else {
             tracing::warn!("fwd.sock: refused a request from {peer}: not ikerd or confd");
-            return Reply::new(FwdResponse::Denied("only ikerd and confd talk to fwd".into()));
+            return Reply::new(FwdResponse::Denied(
+                "only ikerd and confd talk to fwd".into(),
+            ));
         };
         Reply::new(match req {
             FwdRequest::Ping => FwdResponse::Pong,
@@ -364,7 +415,9 @@ impl Handler<FwdChannel> for Fwd {
             FwdRequest::Look => self.look(),
             FwdRequest::Secrets => {
                 if by != Origin::Confd {
-                    tracing::warn!("fwd.sock: refused SA keys to {peer}: only confd (for root) gets them");
+                    tracing::warn!(
+                        "fwd.sock: refused SA keys to {peer}: only confd (for root) gets them"
+                    );
                     FwdResponse::Denied("SA keys go only to confd, for root".into())
                 } else {
                     tracing::info!("handing SA keys to {peer} (ipsecctl sa --tcpdump-secrets)");
@@ -378,25 +431,36 @@ impl Handler<FwdChannel> for Fwd {
 
 pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), String> {
     ipc::runtime::started_unix();
-    let ike = bind_udp(ports.ike_port).map_err(|e| format!("cannot bind UDP port {}: {e}", ports.ike_port))?;
+    let ike = bind_udp(ports.ike_port)
+        .map_err(|e| format!("cannot bind UDP port {}: {e}", ports.ike_port))?;
     io::set_bypass_mark(ike.as_fd()).map_err(|e| format!("SO_MARK on the IKE socket: {e}"))?;
-    let natt = bind_udp(ports.natt_port).map_err(|e| format!("cannot bind UDP port {}: {e}", ports.natt_port))?;
+    let natt = bind_udp(ports.natt_port)
+        .map_err(|e| format!("cannot bind UDP port {}: {e}", ports.natt_port))?;
     natt.set_nonblocking(true).map_err(|e| e.to_string())?;
     let natt = NattSocket::new(natt).map_err(|e| format!("NAT-T socket: {e}"))?;
-    let tun = Tun::open_or_create(&dp.tun, dp.tun_mtu).map_err(|e| format!("tunnel device {}: {e}", dp.tun))?;
+    let tun = Tun::open_or_create(&dp.tun, dp.tun_mtu)
+        .map_err(|e| format!("tunnel device {}: {e}", dp.tun))?;
     let raw = EspSockets::open().map_err(|e| format!("raw ESP/AH sockets: {e}"))?;
     let mut routes = Routes::with_table(dp.route_table).map_err(|e| format!("netlink: {e}"))?;
-    routes.ensure_rules().map_err(|e| format!("ip rule for table {}: {e}", dp.route_table))?;
+    routes
+        .ensure_rules()
+        .map_err(|e| format!("ip rule for table {}: {e}", dp.route_table))?;
     let engine = Arc::new(Engine::new(EngineConfig {
         tun_mtu: dp.tun_mtu,
         outer_mtu: dp.outer_mtu,
         ..EngineConfig::default()
     }));
     let wire = Arc::new(Wire { tun, raw, natt });
-    let pump = Pump::start(engine.clone(), wire.clone()).map_err(|e| format!("datapath threads: {e}"))?;
-    let saved = std::fs::read_to_string(dirs.run.join(SEQ_FILE)).map(|t| parse_seqs(&t)).unwrap_or_default();
+    let pump =
+        Pump::start(engine.clone(), wire.clone()).map_err(|e| format!("datapath threads: {e}"))?;
+    let saved = std::fs::read_to_string(dirs.run.join(SEQ_FILE))
+        .map(|t| parse_seqs(&t))
+        .unwrap_or_default();
     if !saved.is_empty() {
-        tracing::info!("{} saved sequence numbers from the previous run", saved.len());
+        tracing::info!(
+            "{} saved sequence numbers from the previous run",
+            saved.len()
+        );
     }
     let (listener, path) = server::listen::<FwdChannel>(&dirs.run)?;
     let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
@@ -438,9 +502,21 @@ mod tests {
 
     #[test]
     fn sequence_checkpoint_round_trips_and_skips_junk() {
-        let id = SaId { spi: 0x1234, proto: ipc::sa::IpsecProto::Esp, dst: "192.0.2.2".parse().unwrap() };
-        let id6 = SaId { spi: 0x99, proto: ipc::sa::IpsecProto::Ah, dst: "2001:db8::2".parse().unwrap() };
-        let text = format!("{}garbage line\n0xzz esp 1.2.3.4 5\n{}", seq_line(&id, 77), seq_line(&id6, 5));
+        let id = SaId {
+            spi: 0x1234,
+            proto: ipc::sa::IpsecProto::Esp,
+            dst: "192.0.2.2".parse().unwrap(),
+        };
+        let id6 = SaId {
+            spi: 0x99,
+            proto: ipc::sa::IpsecProto::Ah,
+            dst: "2001:db8::2".parse().unwrap(),
+        };
+        let text = format!(
+            "{}garbage line\n0xzz esp 1.2.3.4 5\n{}",
+            seq_line(&id, 77),
+            seq_line(&id6, 5)
+        );
         let m = parse_seqs(&text);
         assert_eq!(m.len(), 2);
         assert_eq!(m[&id], 77);

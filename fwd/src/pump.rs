@@ -10,7 +10,9 @@
 
 use crate::datapath::{Engine, Inbound, Outbound, Rx};
 use crate::esp::ip::NatTKind;
-use crate::io::{sockets::ip_destination, EspSockets, NattSocket, RawRx, RecvBatch, SendBatch, Tun};
+use crate::io::{
+    sockets::ip_destination, EspSockets, NattSocket, RawRx, RecvBatch, SendBatch, Tun,
+};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::net::SocketAddr;
@@ -68,7 +70,11 @@ impl Pump {
                     .spawn(move || inbound_loop(&e, &w, &s, &st))?,
             );
         }
-        Ok(Pump { stop, threads, stats })
+        Ok(Pump {
+            stop,
+            threads,
+            stats,
+        })
     }
 
     pub fn stop(self) {
@@ -80,11 +86,17 @@ impl Pump {
 }
 
 fn wait_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> Vec<bool> {
-    let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
     match poll(&mut pfds, PollTimeout::from(POLL_MS)) {
         Ok(n) if n > 0 => pfds
             .iter()
-            .map(|p| p.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR)))
+            .map(|p| {
+                p.revents()
+                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+            })
             .collect(),
         _ => vec![false; fds.len()],
     }
@@ -97,7 +109,11 @@ fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSt
     let mut ip = SendBatch::new();
     let natt_port = wire.natt.port();
     while !stop.load(Ordering::Relaxed) {
-        if !wait_readable(&[wire.tun.as_fd()]).first().copied().unwrap_or(false) {
+        if !wait_readable(&[wire.tun.as_fd()])
+            .first()
+            .copied()
+            .unwrap_or(false)
+        {
             continue;
         }
         loop {
@@ -118,25 +134,48 @@ fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSt
                 let buf = p.buf;
                 let verdict = engine.outbound(buf, range, now);
                 let sent = match verdict {
-                    Outbound::Esp { src, dst, encap: None, range } => {
-                        push(&mut esp, buf, range, SocketAddr::new(dst, 0), Some(src), |b| {
-                            wire.raw.flush_esp(b)
-                        })
-                    }
-                    Outbound::Esp { src, dst, encap: Some(e), range } => {
+                    Outbound::Esp {
+                        src,
+                        dst,
+                        encap: None,
+                        range,
+                    } => push(
+                        &mut esp,
+                        buf,
+                        range,
+                        SocketAddr::new(dst, 0),
+                        Some(src),
+                        |b| wire.raw.flush_esp(b),
+                    ),
+                    Outbound::Esp {
+                        src,
+                        dst,
+                        encap: Some(e),
+                        range,
+                    } => {
                         if e.src_port != natt_port {
-                            tracing::debug!("UDP-encapsulated SA from port {} but NAT-T is on {natt_port}", e.src_port);
+                            tracing::debug!(
+                                "UDP-encapsulated SA from port {} but NAT-T is on {natt_port}",
+                                e.src_port
+                            );
                         }
-                        push(&mut udp, buf, range, SocketAddr::new(dst, e.dst_port), Some(src), |b| {
-                            wire.natt.flush(b)
-                        })
+                        push(
+                            &mut udp,
+                            buf,
+                            range,
+                            SocketAddr::new(dst, e.dst_port),
+                            Some(src),
+                            |b| wire.natt.flush(b),
+                        )
                     }
                     Outbound::Ip { range } | Outbound::Clear { range } => {
                         let pkt = buf.get(range.clone()).unwrap_or_default();
                         match ip_destination(pkt) {
-                            Some(dst) => push(&mut ip, buf, range, SocketAddr::new(dst, 0), None, |b| {
-                                wire.raw.flush_ip(b)
-                            }),
+                            Some(dst) => {
+                                push(&mut ip, buf, range, SocketAddr::new(dst, 0), None, |b| {
+                                    wire.raw.flush_ip(b)
+                                })
+                            }
                             None => false,
                         }
                     }
@@ -179,13 +218,18 @@ fn push(
     flush: impl Fn(&mut SendBatch) -> crate::io::FlushStats,
 ) -> bool {
     let flushed_ok = !batch.is_full() || flush(batch).dropped == 0;
-    let Some(pkt) = buf.get(range) else { return false };
+    let Some(pkt) = buf.get(range) else {
+        return false;
+    };
     batch.push(pkt, to, from).is_ok() && flushed_ok
 }
 
 fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpStats) {
     let mut rx = RecvBatch::new();
-    let sources: Vec<RawRx> = RawRx::ALL.into_iter().filter(|w| wire.raw.rx_fd(*w).is_some()).collect();
+    let sources: Vec<RawRx> = RawRx::ALL
+        .into_iter()
+        .filter(|w| wire.raw.rx_fd(*w).is_some())
+        .collect();
     let natt_port = wire.natt.port();
     while !stop.load(Ordering::Relaxed) {
         let mut fds: Vec<_> = sources.iter().filter_map(|w| wire.raw.rx_fd(*w)).collect();
@@ -215,7 +259,9 @@ fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSta
                 for i in 0..n {
                     let Some(p) = rx.packet(i) else { continue };
                     let info = p.info;
-                    let (Some(src), Some(dst)) = (info.src, info.dst) else { continue };
+                    let (Some(src), Some(dst)) = (info.src, info.dst) else {
+                        continue;
+                    };
                     let (proto, udp) = match (sources.get(k), info.natt) {
                         (Some(which), _) => (which.proto(), None),
                         (None, Some(NatTKind::Esp)) => (17, Some((src.port(), natt_port))),
@@ -228,7 +274,12 @@ fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSta
                             continue;
                         }
                     };
-                    let rxd = Rx { src: src.ip(), dst, proto, udp };
+                    let rxd = Rx {
+                        src: src.ip(),
+                        dst,
+                        proto,
+                        udp,
+                    };
                     let buf = p.buf;
                     if let Inbound::ToTun { range } = engine.inbound(rxd, buf, info.range(), now) {
                         let pkt = buf.get(range).unwrap_or_default();

@@ -46,7 +46,12 @@ fn sysctl(ns: &Netns, key: &str, value: &str) -> Result<String> {
 /// A veth pair with one end in each namespace, named `a_if` and `b_if` there.
 fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
     // Create inside `a`, then move the peer: nothing is ever created in the root namespace.
-    ip(a, &["link", "add", a_if, "type", "veth", "peer", "name", "tmp-peer"])?;
+    ip(
+        a,
+        &[
+            "link", "add", a_if, "type", "veth", "peer", "name", "tmp-peer",
+        ],
+    )?;
     ip(a, &["link", "set", "tmp-peer", "netns", &b.name])?;
     ip(b, &["link", "set", "tmp-peer", "name", b_if])?;
     ip(a, &["link", "set", a_if, "up"])?;
@@ -93,13 +98,24 @@ impl GatewayPair {
         }
         ip(&west_lan, &["route", "add", "default", "via", WEST_GW_LAN])?;
         ip(&east_lan, &["route", "add", "default", "via", EAST_GW_LAN])?;
-        ip(&west_lan, &["-6", "route", "add", "default", "via", "fd01::1"])?;
-        ip(&east_lan, &["-6", "route", "add", "default", "via", "fd02::1"])?;
+        ip(
+            &west_lan,
+            &["-6", "route", "add", "default", "via", "fd01::1"],
+        )?;
+        ip(
+            &east_lan,
+            &["-6", "route", "add", "default", "via", "fd02::1"],
+        )?;
         for gw in [&west.ns, &east.ns] {
             sysctl(gw, "net.ipv4.ip_forward", "1")?;
             sysctl(gw, "net.ipv6.conf.all.forwarding", "1")?;
         }
-        Ok(GatewayPair { west, east, west_lan, east_lan })
+        Ok(GatewayPair {
+            west,
+            east,
+            west_lan,
+            east_lan,
+        })
     }
 
     /// Start both gateways and wait until every daemon of each is ready with its channels up.
@@ -125,7 +141,17 @@ impl GatewayPair {
 
 /// `ping -c COUNT` from a namespace; Ok with ping's output when every reply came back.
 pub fn ping(ns: &Netns, dst: &str, count: u32) -> Result<String> {
-    run_ok(ns.cmd("ping").args(["-n", "-q", "-c", &count.to_string(), "-i", "0.05", "-W", "2", dst]))
+    run_ok(ns.cmd("ping").args([
+        "-n",
+        "-q",
+        "-c",
+        &count.to_string(),
+        "-i",
+        "0.05",
+        "-W",
+        "2",
+        dst,
+    ]))
 }
 
 /// Ping until one reply comes back (routes and SAs settling), for at most `timeout`.
@@ -182,8 +208,12 @@ impl Capture {
             }
         });
         let left = deadline.saturating_duration_since(Instant::now());
-        rx.recv_timeout(left).map_err(|_| "tcpdump did not start listening".to_string())?;
-        Ok(Capture { child: Some(child), file: file.to_path_buf() })
+        rx.recv_timeout(left)
+            .map_err(|_| "tcpdump did not start listening".to_string())?;
+        Ok(Capture {
+            child: Some(child),
+            file: file.to_path_buf(),
+        })
     }
 
     /// Stop tcpdump (SIGINT, so it flushes) and wait for it.
@@ -215,7 +245,10 @@ impl Capture {
             cmd.arg(filter);
         }
         let out = run(&mut cmd)?;
-        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Packets in the capture that are neither IPsec (ESP, AH, ESP-in-UDP, IKE) nor link chatter
@@ -248,8 +281,21 @@ pub fn tcp_transfer(
     let port = "5201";
     let mut server = to
         .cmd(crate::bin("tcp-xfer"))
-        .args(["serve", "--bind", if to_addr.contains(':') { "::" } else { "0.0.0.0" }])
-        .args(["--port", port, "--timeout-secs", &timeout.as_secs().to_string()])
+        .args([
+            "serve",
+            "--bind",
+            if to_addr.contains(':') {
+                "::"
+            } else {
+                "0.0.0.0"
+            },
+        ])
+        .args([
+            "--port",
+            port,
+            "--timeout-secs",
+            &timeout.as_secs().to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -274,7 +320,10 @@ pub fn tcp_transfer(
         Ok(o) => {
             let _ = server.kill();
             let _ = server.wait();
-            return Err(format!("tcp-xfer send failed: {}", String::from_utf8_lossy(&o.stderr)));
+            return Err(format!(
+                "tcp-xfer send failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
         }
         Err(e) => {
             let _ = server.kill();
@@ -285,10 +334,15 @@ pub fn tcp_transfer(
     let out = server.wait_with_output().map_err(|e| e.to_string())?;
     let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if !out.status.success() {
-        return Err(format!("tcp-xfer serve failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "tcp-xfer serve failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     if sent != got || !sent.starts_with(&format!("{bytes} ")) {
-        return Err(format!("transfer mismatch: sent `{sent}`, received `{got}`"));
+        return Err(format!(
+            "transfer mismatch: sent `{sent}`, received `{got}`"
+        ));
     }
     Ok((bytes, secs))
 }

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 fn key(len: usize, seed: u8) -> String {
     let mut s = String::from("0x");
     for i in 0..len {
-        s.push_str(&format!("{:02x}", (i as u8).wrapping_mul(29).wrapping_add(seed)));
+        s.push_str(&format!(
+            "{:02x}",
+            (i as u8).wrapping_mul(29).wrapping_add(seed)
+        ));
     }
     s
 }
@@ -39,7 +42,9 @@ impl Manual {
         if self.transport {
             c.push_str("    type=transport\n");
         } else {
-            c.push_str(&format!("    leftsubnet={WEST_LAN_NET}\n    rightsubnet={EAST_LAN_NET}\n"));
+            c.push_str(&format!(
+                "    leftsubnet={WEST_LAN_NET}\n    rightsubnet={EAST_LAN_NET}\n"
+            ));
         }
         if let Some((esp, enc, auth)) = self.esp {
             c.push_str(&format!("    esp={esp}\n    espenckey={}\n", key(enc, 3)));
@@ -88,37 +93,75 @@ fn carries_traffic_only_as_ipsec(tag: &str, m: &Manual, bytes: u64, expect: &str
         (&p.west_lan, &p.east_lan, EAST_HOST)
     };
     wait_ping(from, to_addr, Duration::from_secs(15)).unwrap_or_else(|e| {
-        panic!("{e}\nwest fwd log:\n{}\nlook west: {:#}", p.west.log("fwd"), look(&p.west))
+        panic!(
+            "{e}\nwest fwd log:\n{}\nlook west: {:#}",
+            p.west.log("fwd"),
+            look(&p.west)
+        )
     });
     ping(from, to_addr, 5).expect("5 pings");
-    let (n, secs) = tcp_transfer(from, to, to_addr, bytes, Duration::from_secs(120)).expect("transfer");
-    eprintln!("{tag}: {n} bytes in {secs:.1} s ({:.1} MB/s)", n as f64 / secs / 1e6);
+    let (n, secs) =
+        tcp_transfer(from, to, to_addr, bytes, Duration::from_secs(120)).expect("transfer");
+    eprintln!(
+        "{tag}: {n} bytes in {secs:.1} s ({:.1} MB/s)",
+        n as f64 / secs / 1e6
+    );
     cap.finish();
     let clear = cap.cleartext().expect("read capture");
-    assert!(clear.is_empty(), "cleartext on the WAN: {:?}", &clear[..clear.len().min(5)]);
+    assert!(
+        clear.is_empty(),
+        "cleartext on the WAN: {:?}",
+        &clear[..clear.len().min(5)]
+    );
     let ipsec = cap.read(expect).expect("read capture");
-    assert!(ipsec.len() > 100, "expected `{expect}` packets on the WAN, saw {}", ipsec.len());
+    assert!(
+        ipsec.len() > 100,
+        "expected `{expect}` packets on the WAN, saw {}",
+        ipsec.len()
+    );
     // Both ends counted the packets on their SAs.
     let l = look(&p.east);
-    assert!(l["sas"].as_array().unwrap().iter().all(|s| s["packets"].as_u64().unwrap() > 0), "{l:#}");
+    assert!(
+        l["sas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["packets"].as_u64().unwrap() > 0),
+        "{l:#}"
+    );
 }
 
 #[test]
 fn tunnel_3des_md5() {
-    let m = Manual { esp: Some(("3des-md5-96", 24, 16)), ah: None, transport: false, replay_window: None };
+    let m = Manual {
+        esp: Some(("3des-md5-96", 24, 16)),
+        ah: None,
+        transport: false,
+        replay_window: None,
+    };
     // 3DES runs near 10 MB/s in pure Rust (README): a smaller transfer keeps the suite quick.
     carries_traffic_only_as_ipsec("3des", &m, 16 << 20, "esp");
 }
 
 #[test]
 fn tunnel_aes128_sha1() {
-    let m = Manual { esp: Some(("aes128-sha1", 16, 20)), ah: None, transport: false, replay_window: None };
+    let m = Manual {
+        esp: Some(("aes128-sha1", 16, 20)),
+        ah: None,
+        transport: false,
+        replay_window: None,
+    };
     carries_traffic_only_as_ipsec("aes128", &m, 100 << 20, "esp");
 }
 
 #[test]
 fn tunnel_aes256_sha2_256() {
-    let m = Manual { esp: Some(("aes256-sha2_256", 32, 32)), ah: None, transport: false, replay_window: None };
+    let m = Manual {
+        esp: Some(("aes256-sha2_256", 32, 32)),
+        ah: None,
+        transport: false,
+        replay_window: None,
+    };
     carries_traffic_only_as_ipsec("aes256", &m, 100 << 20, "esp");
 }
 
@@ -135,12 +178,22 @@ fn tunnel_ah_and_esp() {
 
 #[test]
 fn transport_mode_between_gateways() {
-    let m = Manual { esp: Some(("aes128-sha1", 16, 20)), ah: None, transport: true, replay_window: None };
+    let m = Manual {
+        esp: Some(("aes128-sha1", 16, 20)),
+        ah: None,
+        transport: true,
+        replay_window: None,
+    };
     carries_traffic_only_as_ipsec("transport", &m, 100 << 20, "esp");
 }
 
 fn aes_sha1(replay_window: Option<u32>) -> Manual {
-    Manual { esp: Some(("aes128-sha1", 16, 20)), ah: None, transport: false, replay_window }
+    Manual {
+        esp: Some(("aes128-sha1", 16, 20)),
+        ah: None,
+        transport: false,
+        replay_window,
+    }
 }
 
 fn tunnel_up(tag: &str, m: &Manual) -> GatewayPair {
@@ -161,18 +214,28 @@ fn tcpdump_decrypts_the_wire_with_the_tcpdump_secrets() {
     let sfile = p.west.dir.0.join("esp.secrets");
     std::fs::write(&sfile, &secrets).unwrap();
     let decode = |extra: &[&str]| {
-        let out = run(std::process::Command::new("tcpdump").args(["-n", "-r"]).arg(&file).args(extra))
-            .expect("tcpdump -r");
+        let out = run(std::process::Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&file)
+            .args(extra))
+        .expect("tcpdump -r");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let plain = decode(&[]);
-    assert!(!plain.contains("ICMP echo"), "without keys the capture shows no ICMP:\n{plain}");
+    assert!(
+        !plain.contains("ICMP echo"),
+        "without keys the capture shows no ICMP:\n{plain}"
+    );
     let dec = decode(&["-E", &format!("file {}", sfile.display())]);
     assert!(
         dec.contains(&format!("{WEST_HOST} > {EAST_HOST}: ICMP echo request"))
             && dec.contains(&format!("{EAST_HOST} > {WEST_HOST}: ICMP echo reply")),
         "tcpdump with the secrets shows the inner ICMP:\n{dec}\nsecrets lines: {}",
-        secrets.lines().filter(|l| l.starts_with('#')).collect::<Vec<_>>().join("; ")
+        secrets
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
 }
 
@@ -182,27 +245,52 @@ fn down_keeps_the_route_drops_traffic_and_raises_an_acquire() {
     run_ok(p.west.ctl().args(["manual", "down", "net"])).expect("manual down");
     let file = p.west.dir.0.join("wan.pcap");
     let mut cap = Capture::start(&p.west.ns, "wan0", &file).expect("capture");
-    let r = run(p.west_lan.cmd("ping").args(["-n", "-c", "3", "-i", "0.2", "-W", "1", EAST_HOST])).unwrap();
+    let r = run(p
+        .west_lan
+        .cmd("ping")
+        .args(["-n", "-c", "3", "-i", "0.2", "-W", "1", EAST_HOST]))
+    .unwrap();
     assert!(!r.status.success(), "no reply with the SAs down");
     cap.finish();
     let clear = cap.cleartext().expect("read");
-    assert!(clear.is_empty(), "nothing in the clear with the route kept: {clear:?}");
-    assert!(cap.read("esp").unwrap().is_empty(), "no SA, so no ESP either");
+    assert!(
+        clear.is_empty(),
+        "nothing in the clear with the route kept: {clear:?}"
+    );
+    assert!(
+        cap.read("esp").unwrap().is_empty(),
+        "no SA, so no ESP either"
+    );
     let l = look(&p.west);
     assert!(drops(&l, "trap") >= 3, "trapped packets counted: {l:#}");
     assert!(
-        l["policies"].as_array().unwrap().iter().any(|x| x["action"] == "Trap" && x["routed"] == true),
+        l["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["action"] == "Trap" && x["routed"] == true),
         "the routed policy became a trap: {l:#}"
     );
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !p.west.log("ikerd").contains(&format!("acquire from fwd for {WEST_HOST}")) {
-        assert!(Instant::now() < deadline, "ikerd log:\n{}", p.west.log("ikerd"));
+    while !p
+        .west
+        .log("ikerd")
+        .contains(&format!("acquire from fwd for {WEST_HOST}"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "ikerd log:\n{}",
+            p.west.log("ikerd")
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // `unroute` removes the policies and routes; `manual up` brings the tunnel back.
     run_ok(p.west.ctl().args(["unroute", "net"])).expect("unroute");
     let l = look(&p.west);
-    assert!(l["policies"].as_array().unwrap().is_empty() && l["routes"].as_array().unwrap().is_empty(), "{l:#}");
+    assert!(
+        l["policies"].as_array().unwrap().is_empty() && l["routes"].as_array().unwrap().is_empty(),
+        "{l:#}"
+    );
     run_ok(p.west.ctl().args(["manual", "up", "net"])).expect("manual up");
     wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(10)).expect("tunnel back");
 }
@@ -216,9 +304,23 @@ fn forged_packets_on_the_wan_are_dropped_and_counted() {
     cap.finish();
     let before = look(&p.east);
     for variant in ["replay", "truncate", "flip", "spi"] {
-        let out = run_ok(p.west.ns.cmd(bin("esp-inject")).args(["--pcap"]).arg(&file).args([
-            "--src", WEST_WAN, "--dst", EAST_WAN, "--variant", variant, "--count", "20",
-        ]))
+        let out = run_ok(
+            p.west
+                .ns
+                .cmd(bin("esp-inject"))
+                .args(["--pcap"])
+                .arg(&file)
+                .args([
+                    "--src",
+                    WEST_WAN,
+                    "--dst",
+                    EAST_WAN,
+                    "--variant",
+                    variant,
+                    "--count",
+                    "20",
+                ]),
+        )
         .expect("inject");
         assert_eq!(out.trim(), "20");
     }
@@ -230,8 +332,14 @@ fn forged_packets_on_the_wan_are_dropped_and_counted() {
             "{reason}: 20 more drops expected: {after:#}"
         );
     }
-    let short = ["truncated", "bad-length", "bad-icv"].iter().map(|r| drops(&after, r)).sum::<u64>();
-    assert!(short >= 40, "truncated copies counted under some length/ICV reason: {after:#}");
+    let short = ["truncated", "bad-length", "bad-icv"]
+        .iter()
+        .map(|r| drops(&after, r))
+        .sum::<u64>();
+    assert!(
+        short >= 40,
+        "truncated copies counted under some length/ICV reason: {after:#}"
+    );
     // The live tunnel is unaffected.
     ping(&p.west_lan, EAST_HOST, 5).expect("tunnel still carries traffic");
 }
@@ -242,7 +350,7 @@ fn fwd_killed_under_traffic_leaks_nothing_and_comes_back() {
     let file = p.west.dir.0.join("wan.pcap");
     let mut cap = Capture::start(&p.west.ns, "wan0", &file).expect("capture");
     // A continuous ping and a TCP transfer run while fwd dies.
-    let mut pinger = p
+    let pinger = p
         .west_lan
         .cmd("ping")
         .args(["-n", "-i", "0.05", "-w", "12", EAST_HOST])
@@ -262,22 +370,41 @@ fn fwd_killed_under_traffic_leaks_nothing_and_comes_back() {
     };
     std::thread::sleep(Duration::from_secs(2));
     let old = p.west.pid("fwd").expect("fwd pid");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     p.west
         .wait_status(Duration::from_secs(20), "fwd restarted with its SAs", |s| {
-            daemon(s, "fwd").is_some_and(|d| d["state"] == "ready" && d["pid"].as_i64() != Some(i64::from(old)))
+            daemon(s, "fwd")
+                .is_some_and(|d| d["state"] == "ready" && d["pid"].as_i64() != Some(i64::from(old)))
         })
         .expect("fwd back");
     let out = pinger.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    xfer.join().unwrap().expect("the TCP transfer survives the restart");
+    xfer.join()
+        .unwrap()
+        .expect("the TCP transfer survives the restart");
     wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(10)).expect("traffic resumes");
     cap.finish();
     let clear = cap.cleartext().expect("read");
-    assert!(clear.is_empty(), "cleartext while fwd was down: {:?}", &clear[..clear.len().min(5)]);
+    assert!(
+        clear.is_empty(),
+        "cleartext while fwd was down: {:?}",
+        &clear[..clear.len().min(5)]
+    );
     // The ping saw replies after the restart too (its summary counts them).
     assert!(text.contains(" received"), "{text}");
     let l = look(&p.west);
-    assert_eq!(l["sas"].as_array().unwrap().len(), 2, "both manual SAs back: {l:#}");
-    assert!(p.west.log("fwd").contains("resumes its sequence numbers"), "{}", p.west.log("fwd"));
+    assert_eq!(
+        l["sas"].as_array().unwrap().len(),
+        2,
+        "both manual SAs back: {l:#}"
+    );
+    assert!(
+        p.west.log("fwd").contains("resumes its sequence numbers"),
+        "{}",
+        p.west.log("fwd")
+    );
 }

@@ -16,23 +16,45 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "plain veth forwarding (no tunnel)", esp: None },
-    Case { name: "ESP AES-128-GCM-16 (manual, insecure switch)", esp: Some(("aes128gcm16", 20, 0)) },
-    Case { name: "ESP AES-128-CBC + HMAC-SHA1-96", esp: Some(("aes128-sha1", 16, 20)) },
-    Case { name: "ESP AES-256-CBC + HMAC-SHA2-256-128", esp: Some(("aes256-sha2_256", 32, 32)) },
-    Case { name: "ESP 3DES-CBC + HMAC-MD5-96", esp: Some(("3des-md5", 24, 16)) },
+    Case {
+        name: "plain veth forwarding (no tunnel)",
+        esp: None,
+    },
+    Case {
+        name: "ESP AES-128-GCM-16 (manual, insecure switch)",
+        esp: Some(("aes128gcm16", 20, 0)),
+    },
+    Case {
+        name: "ESP AES-128-CBC + HMAC-SHA1-96",
+        esp: Some(("aes128-sha1", 16, 20)),
+    },
+    Case {
+        name: "ESP AES-256-CBC + HMAC-SHA2-256-128",
+        esp: Some(("aes256-sha2_256", 32, 32)),
+    },
+    Case {
+        name: "ESP 3DES-CBC + HMAC-MD5-96",
+        esp: Some(("3des-md5", 24, 16)),
+    },
 ];
 
 fn key(len: usize, seed: u8) -> String {
     let mut s = String::from("0x");
     for i in 0..len {
-        s.push_str(&format!("{:02x}", (i as u8).wrapping_mul(37).wrapping_add(seed)));
+        s.push_str(&format!(
+            "{:02x}",
+            (i as u8).wrapping_mul(37).wrapping_add(seed)
+        ));
     }
     s
 }
 
 pub fn manual_conf(esp: &str, enc_len: usize, auth_len: usize) -> String {
-    let auth = if auth_len > 0 { format!("    espauthkey={}\n", key(auth_len, 7)) } else { String::new() };
+    let auth = if auth_len > 0 {
+        format!("    espauthkey={}\n", key(auth_len, 7))
+    } else {
+        String::new()
+    };
     format!(
         "version 2\n\nconfig setup\n\nconn bench\n    left={WEST_WAN}\n    leftsubnet={WEST_LAN_NET}\n    \
          right={EAST_WAN}\n    rightsubnet={EAST_LAN_NET}\n    auto=manual\n    spi=0x1000\n    \
@@ -51,7 +73,11 @@ fn iperf_json(p: &GatewayPair, args: &[&str], secs: u32) -> Result<serde_json::V
         .spawn()
         .map_err(|e| format!("iperf3 -s: {e}"))?;
     std::thread::sleep(Duration::from_millis(300));
-    let out = run(p.west_lan.cmd("iperf3").args(["-c", EAST_HOST, "-p", "5301", "-J", "-t", &secs.to_string()]).args(args));
+    let out = run(p
+        .west_lan
+        .cmd("iperf3")
+        .args(["-c", EAST_HOST, "-p", "5301", "-J", "-t", &secs.to_string()])
+        .args(args));
     let _ = server.wait();
     let out = out?;
     serde_json::from_slice(&out.stdout).map_err(|e| format!("iperf3 output: {e}"))
@@ -67,13 +93,27 @@ fn measure(case: &Case) -> Result<(f64, f64)> {
     match case.esp {
         None => {
             // Plain forwarding: each gateway routes the far LAN via the other gateway's WAN address.
-            run_ok(p.west.ns.cmd("ip").args(["route", "add", EAST_LAN_NET, "via", EAST_WAN]))?;
-            run_ok(p.east.ns.cmd("ip").args(["route", "add", WEST_LAN_NET, "via", WEST_WAN]))?;
+            run_ok(
+                p.west
+                    .ns
+                    .cmd("ip")
+                    .args(["route", "add", EAST_LAN_NET, "via", EAST_WAN]),
+            )?;
+            run_ok(
+                p.east
+                    .ns
+                    .cmd("ip")
+                    .args(["route", "add", WEST_LAN_NET, "via", WEST_WAN]),
+            )?;
         }
         Some((esp, enc, auth)) => {
             p.write_conf_both(&manual_conf(esp, enc, auth));
             for gw in [&p.west, &p.east] {
-                run_ok(gw.ctl().env("FERROSWAN_INSECURE_MANUAL_AEAD", "1").arg("start"))?;
+                run_ok(
+                    gw.ctl()
+                        .env("FERROSWAN_INSECURE_MANUAL_AEAD", "1")
+                        .arg("start"),
+                )?;
             }
             for gw in [&p.west, &p.east] {
                 gw.wait_status(Duration::from_secs(30), "ready", |s| {
@@ -86,7 +126,9 @@ fn measure(case: &Case) -> Result<(f64, f64)> {
     let mut tcp = Vec::new();
     for _ in 0..3 {
         let j = iperf_json(&p, &[], 10)?;
-        let bps = j["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0);
+        let bps = j["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0);
         tcp.push(bps / 1e6);
     }
     let j = iperf_json(&p, &["-u", "-l", "64", "-b", "0"], 5)?;
@@ -101,9 +143,15 @@ fn main() {
     ferroswan_tests::require_root();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     println!("machine: {cpu}, {cores} cores; LAN host -> gateway -> gateway -> LAN host, all in namespaces");
     println!("| case | TCP Mbit/s (median of 3 × 10 s) | 64-byte UDP received pps |");
     println!("|---|---|---|");
@@ -113,7 +161,11 @@ fn main() {
             Ok((mbit, pps)) => println!("| {} | {mbit:.0} | {:.0} k |", case.name, pps / 1000.0),
             Err(e) => {
                 failed = true;
-                println!("| {} | failed: {} | |", case.name, e.lines().next().unwrap_or(""));
+                println!(
+                    "| {} | failed: {} | |",
+                    case.name,
+                    e.lines().next().unwrap_or("")
+                );
             }
         }
     }

@@ -50,10 +50,17 @@ fn last_esp(pcap: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Option<Vec<u8>> {
 fn run() -> Result<String, String> {
     let args: Vec<String> = std::env::args().collect();
     let pcap = std::fs::read(arg(&args, "--pcap")?).map_err(|e| format!("pcap: {e}"))?;
-    let src: Ipv4Addr = arg(&args, "--src")?.parse().map_err(|e| format!("--src: {e}"))?;
-    let dst: Ipv4Addr = arg(&args, "--dst")?.parse().map_err(|e| format!("--dst: {e}"))?;
-    let count: u32 = arg(&args, "--count")?.parse().map_err(|e| format!("--count: {e}"))?;
-    let mut esp = last_esp(&pcap, src, dst).ok_or("no ESP packet from src to dst in the capture")?;
+    let src: Ipv4Addr = arg(&args, "--src")?
+        .parse()
+        .map_err(|e| format!("--src: {e}"))?;
+    let dst: Ipv4Addr = arg(&args, "--dst")?
+        .parse()
+        .map_err(|e| format!("--dst: {e}"))?;
+    let count: u32 = arg(&args, "--count")?
+        .parse()
+        .map_err(|e| format!("--count: {e}"))?;
+    let mut esp =
+        last_esp(&pcap, src, dst).ok_or("no ESP packet from src to dst in the capture")?;
     match arg(&args, "--variant")?.as_str() {
         "replay" => {}
         "truncate" => esp.truncate(esp.len() / 2),
@@ -78,7 +85,8 @@ fn run() -> Result<String, String> {
     // SAFETY: fd was just created and is owned by nobody else.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let bind = nix::sys::socket::SockaddrIn::from(SocketAddrV4::new(src, 0));
-    nix::sys::socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &bind).map_err(|e| format!("bind: {e}"))?;
+    nix::sys::socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &bind)
+        .map_err(|e| format!("bind: {e}"))?;
     let to = nix::sys::socket::SockaddrIn::from(match SocketAddr::from((dst, 0)) {
         SocketAddr::V4(a) => a,
         SocketAddr::V6(_) => return Err("IPv4 only".into()),
@@ -91,8 +99,13 @@ fn run() -> Result<String, String> {
                 b.copy_from_slice(&(0x4000_0000_u32 + i).to_be_bytes());
             }
         }
-        nix::sys::socket::sendto(std::os::fd::AsRawFd::as_raw_fd(&fd), &esp, &to, nix::sys::socket::MsgFlags::empty())
-            .map_err(|e| format!("sendto: {e}"))?;
+        nix::sys::socket::sendto(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &esp,
+            &to,
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .map_err(|e| format!("sendto: {e}"))?;
         sent += 1;
     }
     Ok(format!("{sent}"))

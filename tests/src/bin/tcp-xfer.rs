@@ -23,9 +23,17 @@ fn hex(d: &[u8]) -> String {
 }
 
 fn serve(args: &[String]) -> Result<String, String> {
-    let bind: IpAddr = arg(args, "--bind")?.parse().map_err(|e| format!("--bind: {e}"))?;
-    let port: u16 = arg(args, "--port")?.parse().map_err(|e| format!("--port: {e}"))?;
-    let timeout = Duration::from_secs(arg(args, "--timeout-secs")?.parse().map_err(|e| format!("{e}"))?);
+    let bind: IpAddr = arg(args, "--bind")?
+        .parse()
+        .map_err(|e| format!("--bind: {e}"))?;
+    let port: u16 = arg(args, "--port")?
+        .parse()
+        .map_err(|e| format!("--port: {e}"))?;
+    let timeout = Duration::from_secs(
+        arg(args, "--timeout-secs")?
+            .parse()
+            .map_err(|e| format!("{e}"))?,
+    );
     let l = TcpListener::bind(SocketAddr::new(bind, port)).map_err(|e| format!("bind: {e}"))?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
@@ -42,7 +50,8 @@ fn serve(args: &[String]) -> Result<String, String> {
         }
     };
     s.set_nonblocking(false).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let mut h = Sha256::new();
     let mut n: u64 = 0;
     let mut buf = vec![0u8; 1 << 16];
@@ -63,13 +72,24 @@ fn serve(args: &[String]) -> Result<String, String> {
 }
 
 fn send(args: &[String]) -> Result<String, String> {
-    let to: IpAddr = arg(args, "--to")?.parse().map_err(|e| format!("--to: {e}"))?;
-    let port: u16 = arg(args, "--port")?.parse().map_err(|e| format!("--port: {e}"))?;
-    let total: u64 = arg(args, "--bytes")?.parse().map_err(|e| format!("--bytes: {e}"))?;
-    let timeout = Duration::from_secs(arg(args, "--timeout-secs")?.parse().map_err(|e| format!("{e}"))?);
+    let to: IpAddr = arg(args, "--to")?
+        .parse()
+        .map_err(|e| format!("--to: {e}"))?;
+    let port: u16 = arg(args, "--port")?
+        .parse()
+        .map_err(|e| format!("--port: {e}"))?;
+    let total: u64 = arg(args, "--bytes")?
+        .parse()
+        .map_err(|e| format!("--bytes: {e}"))?;
+    let timeout = Duration::from_secs(
+        arg(args, "--timeout-secs")?
+            .parse()
+            .map_err(|e| format!("{e}"))?,
+    );
     let mut s = TcpStream::connect_timeout(&SocketAddr::new(to, port), Duration::from_secs(10))
         .map_err(|e| format!("connect: {e}"))?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
     let mut h = Sha256::new();
     // Deterministic, non-repeating-per-block content (xorshift), so reordering or corruption shows.
@@ -90,11 +110,13 @@ fn send(args: &[String]) -> Result<String, String> {
         }
         let k = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
         let part = buf.get(..k).unwrap_or_default();
-        s.write_all(part).map_err(|e| format!("write with {left} bytes left: {e}"))?;
+        s.write_all(part)
+            .map_err(|e| format!("write with {left} bytes left: {e}"))?;
         h.update(part);
         left -= k as u64;
     }
-    s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
     // Wait for the receiver to close, so the caller's timing covers delivery.
     let mut sink = [0u8; 16];
     let _ = s.set_read_timeout(Some(timeout));
