@@ -346,3 +346,56 @@ pub fn tcp_transfer(
     }
     Ok((bytes, secs))
 }
+
+/// A deterministic key of `len` bytes as `0x…` hex (test keys only, never for a real gateway).
+pub fn test_key(len: usize, seed: u8) -> String {
+    let mut s = String::from("0x");
+    for i in 0..len {
+        s.push_str(&format!(
+            "{:02x}",
+            (i as u8).wrapping_mul(29).wrapping_add(seed)
+        ));
+    }
+    s
+}
+
+/// A manually keyed conn `net` between the two gateways, for the one ipsec.conf both read: LAN to LAN
+/// in tunnel mode, or gateway to gateway with `transport`. `esp` is (`esp=` value, encryption key
+/// bytes, authentication key bytes), `ah` is (`ah=` value, key bytes).
+pub struct ManualConn {
+    pub esp: Option<(&'static str, usize, usize)>,
+    pub ah: Option<(&'static str, usize)>,
+    pub transport: bool,
+    pub replay_window: Option<u32>,
+}
+
+impl ManualConn {
+    pub fn conf(&self) -> String {
+        let mut c = format!(
+            "version 2\n\nconfig setup\n\nconn net\n    left={WEST_WAN}\n    right={EAST_WAN}\n    auto=manual\n    spi=0x3000\n"
+        );
+        if self.transport {
+            c.push_str("    type=transport\n");
+        } else {
+            c.push_str(&format!(
+                "    leftsubnet={WEST_LAN_NET}\n    rightsubnet={EAST_LAN_NET}\n"
+            ));
+        }
+        if let Some((esp, enc, auth)) = self.esp {
+            c.push_str(&format!(
+                "    esp={esp}\n    espenckey={}\n",
+                test_key(enc, 3)
+            ));
+            if auth > 0 {
+                c.push_str(&format!("    espauthkey={}\n", test_key(auth, 11)));
+            }
+        }
+        if let Some((ah, len)) = self.ah {
+            c.push_str(&format!("    ah={ah}\n    ahkey={}\n", test_key(len, 17)));
+        }
+        if let Some(w) = self.replay_window {
+            c.push_str(&format!("    espreplay_window={w}\n"));
+        }
+        c
+    }
+}

@@ -15,54 +15,7 @@ use ferroswan_tests::topology::*;
 use ferroswan_tests::*;
 use std::time::{Duration, Instant};
 
-fn key(len: usize, seed: u8) -> String {
-    let mut s = String::from("0x");
-    for i in 0..len {
-        s.push_str(&format!(
-            "{:02x}",
-            (i as u8).wrapping_mul(29).wrapping_add(seed)
-        ));
-    }
-    s
-}
-
-/// A net-to-net manual conn between the two gateways' LANs (or, with `transport`, host to host).
-struct Manual {
-    esp: Option<(&'static str, usize, usize)>,
-    ah: Option<(&'static str, usize)>,
-    transport: bool,
-    replay_window: Option<u32>,
-}
-
-impl Manual {
-    fn conf(&self) -> String {
-        let mut c = format!(
-            "version 2\n\nconfig setup\n\nconn net\n    left={WEST_WAN}\n    right={EAST_WAN}\n    auto=manual\n    spi=0x3000\n"
-        );
-        if self.transport {
-            c.push_str("    type=transport\n");
-        } else {
-            c.push_str(&format!(
-                "    leftsubnet={WEST_LAN_NET}\n    rightsubnet={EAST_LAN_NET}\n"
-            ));
-        }
-        if let Some((esp, enc, auth)) = self.esp {
-            c.push_str(&format!("    esp={esp}\n    espenckey={}\n", key(enc, 3)));
-            if auth > 0 {
-                c.push_str(&format!("    espauthkey={}\n", key(auth, 11)));
-            }
-        }
-        if let Some((ah, len)) = self.ah {
-            c.push_str(&format!("    ah={ah}\n    ahkey={}\n", key(len, 17)));
-        }
-        if let Some(w) = self.replay_window {
-            c.push_str(&format!("    espreplay_window={w}\n"));
-        }
-        c
-    }
-}
-
-fn pair_with(tag: &str, m: &Manual) -> GatewayPair {
+fn pair_with(tag: &str, m: &ManualConn) -> GatewayPair {
     let p = GatewayPair::new(tag).expect("topology");
     p.write_conf_both(&m.conf());
     p.start().expect("gateways start");
@@ -83,7 +36,7 @@ fn drops(look: &serde_json::Value, reason: &str) -> u64 {
 }
 
 /// Ping and a TCP transfer across, with the WAN captured: nothing in the clear, IPsec present.
-fn carries_traffic_only_as_ipsec(tag: &str, m: &Manual, bytes: u64, expect: &str) {
+fn carries_traffic_only_as_ipsec(tag: &str, m: &ManualConn, bytes: u64, expect: &str) {
     let p = pair_with(tag, m);
     let cap_file = p.west.dir.0.join("wan.pcap");
     let mut cap = Capture::start(&p.west.ns, "wan0", &cap_file).expect("capture");
@@ -133,7 +86,7 @@ fn carries_traffic_only_as_ipsec(tag: &str, m: &Manual, bytes: u64, expect: &str
 
 #[test]
 fn tunnel_3des_md5() {
-    let m = Manual {
+    let m = ManualConn {
         esp: Some(("3des-md5-96", 24, 16)),
         ah: None,
         transport: false,
@@ -145,7 +98,7 @@ fn tunnel_3des_md5() {
 
 #[test]
 fn tunnel_aes128_sha1() {
-    let m = Manual {
+    let m = ManualConn {
         esp: Some(("aes128-sha1", 16, 20)),
         ah: None,
         transport: false,
@@ -156,7 +109,7 @@ fn tunnel_aes128_sha1() {
 
 #[test]
 fn tunnel_aes256_sha2_256() {
-    let m = Manual {
+    let m = ManualConn {
         esp: Some(("aes256-sha2_256", 32, 32)),
         ah: None,
         transport: false,
@@ -167,7 +120,7 @@ fn tunnel_aes256_sha2_256() {
 
 #[test]
 fn tunnel_ah_and_esp() {
-    let m = Manual {
+    let m = ManualConn {
         esp: Some(("aes128-sha1", 16, 20)),
         ah: Some(("hmac-sha1-96", 20)),
         transport: false,
@@ -178,7 +131,7 @@ fn tunnel_ah_and_esp() {
 
 #[test]
 fn transport_mode_between_gateways() {
-    let m = Manual {
+    let m = ManualConn {
         esp: Some(("aes128-sha1", 16, 20)),
         ah: None,
         transport: true,
@@ -187,8 +140,8 @@ fn transport_mode_between_gateways() {
     carries_traffic_only_as_ipsec("transport", &m, 100 << 20, "esp");
 }
 
-fn aes_sha1(replay_window: Option<u32>) -> Manual {
-    Manual {
+fn aes_sha1(replay_window: Option<u32>) -> ManualConn {
+    ManualConn {
         esp: Some(("aes128-sha1", 16, 20)),
         ah: None,
         transport: false,
@@ -196,7 +149,7 @@ fn aes_sha1(replay_window: Option<u32>) -> Manual {
     }
 }
 
-fn tunnel_up(tag: &str, m: &Manual) -> GatewayPair {
+fn tunnel_up(tag: &str, m: &ManualConn) -> GatewayPair {
     let p = pair_with(tag, m);
     wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}\nwest fwd log:\n{}", p.west.log("fwd")));

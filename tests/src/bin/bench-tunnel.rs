@@ -38,31 +38,6 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn key(len: usize, seed: u8) -> String {
-    let mut s = String::from("0x");
-    for i in 0..len {
-        s.push_str(&format!(
-            "{:02x}",
-            (i as u8).wrapping_mul(37).wrapping_add(seed)
-        ));
-    }
-    s
-}
-
-pub fn manual_conf(esp: &str, enc_len: usize, auth_len: usize) -> String {
-    let auth = if auth_len > 0 {
-        format!("    espauthkey={}\n", key(auth_len, 7))
-    } else {
-        String::new()
-    };
-    format!(
-        "version 2\n\nconfig setup\n\nconn bench\n    left={WEST_WAN}\n    leftsubnet={WEST_LAN_NET}\n    \
-         right={EAST_WAN}\n    rightsubnet={EAST_LAN_NET}\n    auto=manual\n    spi=0x1000\n    \
-         esp={esp}\n    espenckey={}\n{auth}",
-        key(enc_len, 1)
-    )
-}
-
 fn iperf_json(p: &GatewayPair, args: &[&str], secs: u32) -> Result<serde_json::Value> {
     let mut server = p
         .east_lan
@@ -107,7 +82,13 @@ fn measure(case: &Case) -> Result<(f64, f64)> {
             )?;
         }
         Some((esp, enc, auth)) => {
-            p.write_conf_both(&manual_conf(esp, enc, auth));
+            let conn = ManualConn {
+                esp: Some((esp, enc, auth)),
+                ah: None,
+                transport: false,
+                replay_window: None,
+            };
+            p.write_conf_both(&conn.conf());
             for gw in [&p.west, &p.east] {
                 run_ok(
                     gw.ctl()
