@@ -148,13 +148,16 @@ impl Fwd {
             }
         }
         let look = self.engine.look(Instant::now());
-        let from = |c: &str| look.sas.iter().filter(|x| x.conn == c).count();
-        let _ = from;
         s.notes.push(format!(
-            "tunnel device {} (mtu {}); {} SAs, {} policies, {} routes",
+            "SAs: {} ({} from confd, {} from ikerd)",
+            look.sas.len(),
+            self.engine.sa_count(Origin::Confd),
+            self.engine.sa_count(Origin::Ikerd)
+        ));
+        s.notes.push(format!(
+            "tunnel device {} (mtu {}); {} policies, {} routes",
             self.wire.tun.name(),
             self.wire.tun.mtu().unwrap_or(0),
-            look.sas.len(),
             look.policies.len(),
             self.routed.borrow().len()
         ));

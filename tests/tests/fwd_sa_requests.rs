@@ -53,7 +53,7 @@ fn fwd_installs_good_sas_and_refuses_bad_ones_from_ikerd() {
     .expect("runtime");
     let id = |spi| spec(spi, 20).id();
     assert_eq!(answers[0], FwdResponse::SaAdded(id(0x1001)));
-    assert!(matches!(&answers[1], FwdResponse::Denied(m) if m.contains("already exists")), "{:?}", answers[1]);
+    assert!(matches!(&answers[1], FwdResponse::Denied(m) if m.contains("exists already")), "{:?}", answers[1]);
     assert!(matches!(&answers[2], FwdResponse::Denied(m) if m.contains("needs 20 bytes")), "{:?}", answers[2]);
     assert!(matches!(&answers[3], FwdResponse::Denied(m) if m.contains("reserved")), "{:?}", answers[3]);
     assert_eq!(answers[4], FwdResponse::SaDeleted(id(0x1001)));

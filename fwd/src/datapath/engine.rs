@@ -330,6 +330,11 @@ impl Engine {
         Ok(t.insert_policy(v, by)?.0)
     }
 
+    /// How many SAs `by` installed (for status).
+    pub fn sa_count(&self, by: Origin) -> usize {
+        self.read().sa_keys_where(|s| s.by == by).len()
+    }
+
     /// Remove every SA (`Sas`) or every policy (`Policies`) that `by` installed. Returns how many.
     pub fn flush(&self, by: Origin, what: FlushWhat) -> u32 {
         let mut t = self.write();
