@@ -85,21 +85,15 @@ impl Pump {
     }
 }
 
-fn wait_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> Vec<bool> {
-    let mut pfds: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    match poll(&mut pfds, PollTimeout::from(POLL_MS)) {
-        Ok(n) if n > 0 => pfds
-            .iter()
-            .map(|p| {
-                p.revents()
-                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
-            })
-            .collect(),
-        _ => vec![false; fds.len()],
-    }
+/// Wait up to [`POLL_MS`] for any of `pfds` (built once per thread; poll rewrites the results)
+/// to become readable. False on timeout or error.
+fn wait(pfds: &mut [PollFd<'_>]) -> bool {
+    matches!(poll(pfds, PollTimeout::from(POLL_MS)), Ok(n) if n > 0)
+}
+
+fn readable(p: &PollFd<'_>) -> bool {
+    p.revents()
+        .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
 }
 
 fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpStats) {
@@ -108,12 +102,9 @@ fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSt
     let mut udp = SendBatch::new();
     let mut ip = SendBatch::new();
     let natt_port = wire.natt.port();
+    let mut pfds = [PollFd::new(wire.tun.as_fd(), PollFlags::POLLIN)];
     while !stop.load(Ordering::Relaxed) {
-        if !wait_readable(&[wire.tun.as_fd()])
-            .first()
-            .copied()
-            .unwrap_or(false)
-        {
+        if !wait(&mut pfds) {
             continue;
         }
         loop {
@@ -231,12 +222,19 @@ fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSta
         .filter(|w| wire.raw.rx_fd(*w).is_some())
         .collect();
     let natt_port = wire.natt.port();
+    // One poll entry per raw socket (in `sources` order), then the NAT-T socket; built once.
+    let mut pfds: Vec<PollFd<'_>> = sources
+        .iter()
+        .filter_map(|w| wire.raw.rx_fd(*w))
+        .chain(std::iter::once(wire.natt.as_fd()))
+        .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+        .collect();
     while !stop.load(Ordering::Relaxed) {
-        let mut fds: Vec<_> = sources.iter().filter_map(|w| wire.raw.rx_fd(*w)).collect();
-        fds.push(wire.natt.as_fd());
-        let ready = wait_readable(&fds);
-        for (k, is_ready) in ready.iter().enumerate() {
-            if !is_ready {
+        if !wait(&mut pfds) {
+            continue;
+        }
+        for k in 0..pfds.len() {
+            if !pfds.get(k).is_some_and(readable) {
                 continue;
             }
             // Drain this socket batch by batch.
