@@ -56,6 +56,15 @@ fn unique(tag: &str) -> String {
     )
 }
 
+/// The value after `--name` in a helper binary's arguments.
+pub fn arg(args: &[String], name: &str) -> Result<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .ok_or_else(|| format!("missing {name}"))
+}
+
 pub fn run(cmd: &mut Command) -> Result<Output> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     Ok(out)

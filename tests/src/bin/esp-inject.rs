@@ -10,13 +10,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-fn arg(args: &[String], name: &str) -> Result<String, String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .ok_or_else(|| format!("missing {name}"))
-}
+use ferroswan_tests::arg;
 
 fn u32_le(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
