@@ -93,7 +93,18 @@ fn insecure_aead() -> bool {
 /// Whether a control request changes state (and so needs root or the admin group).
 pub fn changes_state(req: &CtlRequest) -> bool {
     match req {
-        CtlRequest::Ping | CtlRequest::Status | CtlRequest::HostKeys | CtlRequest::Look => false,
+        CtlRequest::Ping
+        | CtlRequest::Status
+        | CtlRequest::HostKeys
+        | CtlRequest::Look
+        | CtlRequest::IkeStatus
+        | CtlRequest::TrafficStatus
+        | CtlRequest::Barf => false,
+        CtlRequest::Up(_)
+        | CtlRequest::Down(_)
+        | CtlRequest::Add(_)
+        | CtlRequest::Delete(_)
+        | CtlRequest::Replace(_) => true,
         CtlRequest::Reload
         | CtlRequest::RereadSecrets
         | CtlRequest::ManualUp(_)
@@ -575,6 +586,7 @@ impl Handler<CtlChannel> for Confd {
             CtlRequest::Unroute(name) => self.unroute(&name).await,
             CtlRequest::Look => self.look().await,
             CtlRequest::SaSecrets => self.sa_secrets(&peer).await,
+            other => CtlResponse::Error(format!("not implemented yet: {other:?}")),
         })
     }
 }

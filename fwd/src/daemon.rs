@@ -164,11 +164,12 @@ impl Fwd {
         if let Some(p) = &*self.pump.borrow() {
             let st = &p.stats;
             s.notes.push(format!(
-                "datapath: {} packets from the tunnel device, {} from the wire, {} send errors, {} IKE on NAT-T (not relayed yet)",
+                "datapath: {} packets from the tunnel device, {} from the wire, {} send errors, {} IKE on NAT-T ({} not relayed)",
                 st.tun_in.load(Ordering::Relaxed),
                 st.wire_in.load(Ordering::Relaxed),
                 st.send_errors.load(Ordering::Relaxed),
                 st.natt_ike.load(Ordering::Relaxed),
+                st.natt_ike_dropped.load(Ordering::Relaxed),
             ));
         }
         let drops: Vec<String> = look
@@ -261,13 +262,61 @@ impl Fwd {
             Ok(dup) => {
                 tracing::info!("handing the IKE socket (udp {port}) to {peer}");
                 Reply {
-                    resp: FwdResponse::IkeSocket { port },
+                    resp: FwdResponse::IkeSocket {
+                        port,
+                        natt_port: Some(self.wire.natt.port()),
+                    },
                     fds: vec![OwnedFd::from(dup)],
                 }
             }
             Err(e) => Reply::new(FwdResponse::Error(format!(
                 "cannot duplicate the IKE socket: {e}"
             ))),
+        }
+    }
+
+    /// ikerd's IKE message out of the NAT-T socket, with the non-ESP marker.
+    fn send_ike(
+        &self,
+        peer: Peer,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+        bytes: &[u8],
+    ) -> FwdResponse {
+        let natt_port = self.wire.natt.port();
+        let why = if peer.role != Role::Ikerd {
+            Some("only ikerd sends IKE messages".to_string())
+        } else if local.port() != natt_port {
+            Some(format!("source port {} is not the NAT-T port {natt_port}", local.port()))
+        } else if bytes.len() < 28 || bytes.len() > ipc::fwd::MAX_IKE_RELAY {
+            Some(format!("an IKE message of {} bytes", bytes.len()))
+        } else if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
+            Some(format!("destination {remote}"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            tracing::warn!("fwd.sock: refused SendIke from {peer}: {why}");
+            return FwdResponse::Denied(why);
+        }
+        let from = crate::datapath::control::canonical(local.ip());
+        let to = std::net::SocketAddr::new(crate::datapath::control::canonical(remote.ip()), remote.port());
+        match self.wire.natt.send_ike(bytes, to, from) {
+            Ok(()) => FwdResponse::IkeSent,
+            Err(e) => {
+                tracing::debug!("sending IKE to {to} from {from}: {e}");
+                FwdResponse::Error(format!("sending to {to}: {e}"))
+            }
+        }
+    }
+
+    /// Pass IKE messages that arrived on the NAT-T socket on to ikerd.
+    async fn relay_ike(self: Rc<Self>, mut rx: tokio::sync::mpsc::Receiver<crate::pump::IkeRelayed>) {
+        while let Some((local, remote, bytes)) = rx.recv().await {
+            let ev = FwdEvent::IkePacket { local, remote, bytes };
+            if self.server.send_event(Role::Ikerd, &ev).await == 0 {
+                tracing::debug!("IKE message on NAT-T from {remote}: no ikerd connected");
+            }
         }
     }
 
@@ -382,6 +431,7 @@ impl Fwd {
                         id.spi,
                         if *hard { "hard" } else { "soft" }
                     ),
+                    FwdEvent::IkePacket { .. } => {}
                 }
                 if self.server.send_event(Role::Ikerd, &ev).await == 0 {
                     tracing::debug!("no ikerd connected to receive {ev:?}");
@@ -415,6 +465,11 @@ impl Handler<FwdChannel> for Fwd {
             FwdRequest::Ping => FwdResponse::Pong,
             FwdRequest::Status => FwdResponse::Status(self.status()),
             FwdRequest::IkeSocket => return self.ike_socket(peer),
+            FwdRequest::SendIke {
+                local,
+                remote,
+                bytes,
+            } => self.send_ike(peer, local, remote, &bytes),
             FwdRequest::Look => self.look(),
             FwdRequest::Secrets => {
                 if by != Origin::Confd {
@@ -454,8 +509,9 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
         ..EngineConfig::default()
     }));
     let wire = Arc::new(Wire { tun, raw, natt });
-    let pump =
-        Pump::start(engine.clone(), wire.clone()).map_err(|e| format!("datapath threads: {e}"))?;
+    let (relay_tx, relay_rx) = tokio::sync::mpsc::channel(crate::pump::IKE_RELAY_QUEUE);
+    let pump = Pump::start(engine.clone(), wire.clone(), Some(relay_tx))
+        .map_err(|e| format!("datapath threads: {e}"))?;
     let saved = std::fs::read_to_string(dirs.run.join(SEQ_FILE))
         .map(|t| parse_seqs(&t))
         .unwrap_or_default();
@@ -481,6 +537,7 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
     });
     srv.spawn(listener, fwd.clone());
     tokio::task::spawn_local(fwd.clone().timers());
+    tokio::task::spawn_local(fwd.clone().relay_ike(relay_rx));
     tracing::info!(
         "IKE on udp {}, NAT-T on udp {}, tunnel device {} (mtu {}), routing table {}",
         ports.ike_port,

@@ -34,12 +34,20 @@ pub struct Wire {
 pub struct PumpStats {
     pub tun_in: AtomicU64,
     pub wire_in: AtomicU64,
-    /// IKE messages that arrived on UDP 4500 (relayed to ikerd once NAT-T is negotiated).
+    /// IKE messages that arrived on UDP 4500 (relayed to ikerd).
     pub natt_ike: AtomicU64,
+    /// ...of which dropped because the relay queue was full or the message too long.
+    pub natt_ike_dropped: AtomicU64,
     pub natt_keepalives: AtomicU64,
     pub send_errors: AtomicU64,
     pub tun_write_errors: AtomicU64,
 }
+
+/// An IKE message that arrived on the NAT-T socket: (local, remote, bytes after the non-ESP marker).
+pub type IkeRelayed = (SocketAddr, SocketAddr, Vec<u8>);
+
+/// How many relayed IKE messages may wait for the daemon before more are dropped (and counted).
+pub const IKE_RELAY_QUEUE: usize = 256;
 
 pub struct Pump {
     stop: Arc<AtomicBool>,
@@ -50,7 +58,13 @@ pub struct Pump {
 const POLL_MS: u16 = 200;
 
 impl Pump {
-    pub fn start(engine: Arc<Engine>, wire: Arc<Wire>) -> io::Result<Pump> {
+    /// Start both threads. IKE messages on the NAT-T socket go to `ike_relay` (fwd's daemon passes
+    /// them on to ikerd); without one they are only counted.
+    pub fn start(
+        engine: Arc<Engine>,
+        wire: Arc<Wire>,
+        ike_relay: Option<tokio::sync::mpsc::Sender<IkeRelayed>>,
+    ) -> io::Result<Pump> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(PumpStats::default());
         let mut threads = Vec::new();
@@ -67,7 +81,7 @@ impl Pump {
             threads.push(
                 std::thread::Builder::new()
                     .name("fwd-in".into())
-                    .spawn(move || inbound_loop(&e, &w, &s, &st))?,
+                    .spawn(move || inbound_loop(&e, &w, &s, &st, ike_relay.as_ref()))?,
             );
         }
         Ok(Pump {
@@ -215,7 +229,32 @@ fn push(
     batch.push(pkt, to, from).is_ok() && flushed_ok
 }
 
-fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpStats) {
+/// Hand one IKE message from the NAT-T socket to the daemon (never blocks the datapath).
+fn relay_ike(
+    relay: Option<&tokio::sync::mpsc::Sender<IkeRelayed>>,
+    stats: &PumpStats,
+    local: SocketAddr,
+    remote: SocketAddr,
+    udp_payload: &[u8],
+) {
+    stats.natt_ike.fetch_add(1, Ordering::Relaxed);
+    let (Some(relay), Some(ike)) = (relay, udp_payload.get(4..)) else {
+        return;
+    };
+    if ike.len() > ipc::fwd::MAX_IKE_RELAY
+        || relay.try_send((local, remote, ike.to_vec())).is_err()
+    {
+        stats.natt_ike_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn inbound_loop(
+    engine: &Engine,
+    wire: &Wire,
+    stop: &AtomicBool,
+    stats: &PumpStats,
+    ike_relay: Option<&tokio::sync::mpsc::Sender<IkeRelayed>>,
+) {
     let mut rx = RecvBatch::new();
     let sources: Vec<RawRx> = RawRx::ALL
         .into_iter()
@@ -264,7 +303,8 @@ fn inbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSta
                         (Some(which), _) => (which.proto(), None),
                         (None, Some(NatTKind::Esp)) => (17, Some((src.port(), natt_port))),
                         (None, Some(NatTKind::Ike)) => {
-                            stats.natt_ike.fetch_add(1, Ordering::Relaxed);
+                            let local = SocketAddr::new(dst, natt_port);
+                            relay_ike(ike_relay, stats, local, src, p.payload());
                             continue;
                         }
                         (None, _) => {

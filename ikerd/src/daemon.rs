@@ -54,6 +54,9 @@ impl Ikerd {
                     soft += 1;
                     tracing::info!("\"{conn}\": SA {:#010x} reached its soft lifetime (rekey due)", id.spi);
                 }
+                FwdEvent::IkePacket { remote, .. } => {
+                    tracing::debug!("IKE message from {remote} relayed by fwd (NAT-T)");
+                }
             }
             self.fwd_events.set((acq, soft, hard));
         }
@@ -76,7 +79,7 @@ impl Ikerd {
                 .call(FwdRequest::IkeSocket, Duration::from_secs(5))
                 .await
             {
-                Ok((FwdResponse::IkeSocket { port }, mut fds)) if fds.len() == 1 => {
+                Ok((FwdResponse::IkeSocket { port, .. }, mut fds)) if fds.len() == 1 => {
                     if let Some(fd) = fds.pop() {
                         tracing::info!("received the IKE socket (udp {port}) from fwd");
                         *self.ike_socket.borrow_mut() = Some((std::net::UdpSocket::from(fd), port));
@@ -100,6 +103,7 @@ impl Handler<IkerdChannel> for Ikerd {
         Reply::new(match req {
             IkerdRequest::Ping => IkerdResponse::Pong,
             IkerdRequest::Status => IkerdResponse::Status(self.status()),
+            other => IkerdResponse::Error(format!("not implemented yet: {other:?}")),
         })
     }
 }

@@ -42,6 +42,20 @@ pub enum CtlRequest {
     Look,
     /// `ipsecctl sa --tcpdump-secrets`: root only.
     SaSecrets,
+    /// `ipsecctl up|down NAME` (`ipsec auto --up|--down`): IKE negotiation through ikerd.
+    Up(String),
+    Down(String),
+    /// `ipsecctl add|delete|replace NAME`: load a conn of ipsec.conf into ikerd, remove it (tearing
+    /// its SAs down), or re-read its definition and replace it.
+    Add(String),
+    Delete(String),
+    Replace(String),
+    /// `ipsecctl status`: connections, ISAKMP and IPsec SAs (ikerd), with fwd's counters.
+    IkeStatus,
+    /// `ipsecctl trafficstatus`: bytes per established IPsec SA.
+    TrafficStatus,
+    /// `ipsecctl barf`: one support dump (no secrets).
+    Barf,
 }
 
 /// What one daemon answered, or why it could not be asked.
@@ -66,6 +80,13 @@ pub enum CtlResponse {
     Done(Vec<String>),
     Look(crate::policy::Look),
     SaSecrets(Vec<crate::policy::SaSecret>),
+    /// ikerd's report, and fwd's listing when fwd could be asked.
+    IkeStatus {
+        ike: crate::ike::IkeStatusReport,
+        look: Option<crate::policy::Look>,
+    },
+    /// `barf` as text, section by section.
+    Barf(String),
     PermissionDenied(String),
     Error(String),
 }

@@ -46,7 +46,17 @@ pub enum FwdRequest {
     /// The keys of every SA, for `ipsecctl sa --tcpdump-secrets`. confd only (it checks that its caller
     /// is root); refused to ikerd.
     Secrets,
+    /// ikerd only: send an IKE message from fwd's NAT-T socket (UDP 4500, RFC 3948); fwd puts the
+    /// 4-byte non-ESP marker in front. `local` must be an address of fwd's NAT-T socket.
+    SendIke {
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+        bytes: Vec<u8>,
+    },
 }
+
+/// The largest IKE message relayed over port 4500 either way.
+pub const MAX_IKE_RELAY: usize = 64 * 1024;
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +73,13 @@ pub enum FwdEvent {
     Acquire { conn: String, flow: FlowInfo },
     /// An SA reached its soft (rekey due) or hard (deleted) lifetime.
     Expire { conn: String, id: SaId, hard: bool },
+    /// An IKE message arrived on fwd's NAT-T socket (UDP 4500) with the non-ESP marker; `bytes`
+    /// is what follows the marker.
+    IkePacket {
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+        bytes: Vec<u8>,
+    },
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -73,7 +90,11 @@ pub enum FwdResponse {
     /// The fd travels with this frame (SCM_RIGHTS); `port` is the port it is bound to.
     IkeSocket {
         port: u16,
+        /// fwd's NAT-T port (IKE on it is relayed with `SendIke` / `IkePacket`), if it has one.
+        natt_port: Option<u16>,
     },
+    /// `SendIke` was handed to the socket.
+    IkeSent,
     SaAdded(SaId),
     SaDeleted(SaId),
     PolicyAdded { id: u64 },

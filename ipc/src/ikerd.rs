@@ -24,6 +24,19 @@ impl Channel for IkerdChannel {
 pub enum IkerdRequest {
     Ping,
     Status,
+    /// The whole set of IKE conns ikerd should know (`auto=add|route|start` and those `ipsecctl add`
+    /// added), replacing the previous set: conns no longer listed are torn down, changed ones are
+    /// replaced (pluto's `--replace`), new ones started or routed as their `auto` says.
+    LoadConns {
+        settings: crate::ike::IkeSettings,
+        conns: Vec<crate::ike::IkeConn>,
+    },
+    /// `ipsecctl up NAME`: negotiate now (returns once the attempt has started).
+    Up(String),
+    /// `ipsecctl down NAME`: delete its ISAKMP and IPsec SAs (telling the peer); routes stay.
+    Down(String),
+    /// Connections, ISAKMP/IKE SAs and IPsec SAs.
+    IkeStatus,
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -31,5 +44,9 @@ pub enum IkerdRequest {
 pub enum IkerdResponse {
     Pong,
     Status(DaemonStatus),
+    Loaded(crate::ike::LoadSummary),
+    /// A state change was started or made; one line per item.
+    Done(Vec<String>),
+    IkeStatus(crate::ike::IkeStatusReport),
     Error(String),
 }

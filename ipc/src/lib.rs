@@ -12,6 +12,7 @@ pub mod ctl;
 pub mod frame;
 pub mod fwd;
 pub mod hello;
+pub mod ike;
 pub mod ikerd;
 pub mod keyd;
 pub mod log;

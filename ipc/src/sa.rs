@@ -75,7 +75,7 @@ pub enum Direction {
 
 /// ESP encryption as named by the IKE/ESP registries and ipsec.conf's `esp=`.
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EncrAlg {
     Null,
     TripleDesCbc,
@@ -85,7 +85,7 @@ pub enum EncrAlg {
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IntegAlg {
     None,
     HmacMd5_96,

@@ -116,6 +116,7 @@ impl Handler<KeydChannel> for Keyd {
                     Err(why) => KeydResponse::Error(why),
                 }
             }
+            other => KeydResponse::Error(format!("not implemented yet: {other:?}")),
         })
     }
 }
