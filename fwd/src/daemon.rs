@@ -279,18 +279,21 @@ impl Fwd {
     fn send_ike(
         &self,
         peer: Peer,
-        local: std::net::SocketAddr,
-        remote: std::net::SocketAddr,
+        local: ipc::ike::Endpoint,
+        remote: ipc::ike::Endpoint,
         bytes: &[u8],
     ) -> FwdResponse {
         let natt_port = self.wire.natt.port();
         let why = if peer.role != Role::Ikerd {
             Some("only ikerd sends IKE messages".to_string())
-        } else if local.port() != natt_port {
-            Some(format!("source port {} is not the NAT-T port {natt_port}", local.port()))
+        } else if local.port != natt_port {
+            Some(format!(
+                "source port {} is not the NAT-T port {natt_port}",
+                local.port
+            ))
         } else if bytes.len() < 28 || bytes.len() > ipc::fwd::MAX_IKE_RELAY {
             Some(format!("an IKE message of {} bytes", bytes.len()))
-        } else if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
+        } else if remote.port == 0 || remote.ip.is_unspecified() || remote.ip.is_multicast() {
             Some(format!("destination {remote}"))
         } else {
             None
@@ -299,8 +302,9 @@ impl Fwd {
             tracing::warn!("fwd.sock: refused SendIke from {peer}: {why}");
             return FwdResponse::Denied(why);
         }
-        let from = crate::datapath::control::canonical(local.ip());
-        let to = std::net::SocketAddr::new(crate::datapath::control::canonical(remote.ip()), remote.port());
+        let from = crate::datapath::control::canonical(local.ip);
+        let to =
+            std::net::SocketAddr::new(crate::datapath::control::canonical(remote.ip), remote.port);
         match self.wire.natt.send_ike(bytes, to, from) {
             Ok(()) => FwdResponse::IkeSent,
             Err(e) => {
@@ -311,9 +315,16 @@ impl Fwd {
     }
 
     /// Pass IKE messages that arrived on the NAT-T socket on to ikerd.
-    async fn relay_ike(self: Rc<Self>, mut rx: tokio::sync::mpsc::Receiver<crate::pump::IkeRelayed>) {
+    async fn relay_ike(
+        self: Rc<Self>,
+        mut rx: tokio::sync::mpsc::Receiver<crate::pump::IkeRelayed>,
+    ) {
         while let Some((local, remote, bytes)) = rx.recv().await {
-            let ev = FwdEvent::IkePacket { local, remote, bytes };
+            let ev = FwdEvent::IkePacket {
+                local: local.into(),
+                remote: remote.into(),
+                bytes,
+            };
             if self.server.send_event(Role::Ikerd, &ev).await == 0 {
                 tracing::debug!("IKE message on NAT-T from {remote}: no ikerd connected");
             }

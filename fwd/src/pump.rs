@@ -241,8 +241,7 @@ fn relay_ike(
     let (Some(relay), Some(ike)) = (relay, udp_payload.get(4..)) else {
         return;
     };
-    if ike.len() > ipc::fwd::MAX_IKE_RELAY
-        || relay.try_send((local, remote, ike.to_vec())).is_err()
+    if ike.len() > ipc::fwd::MAX_IKE_RELAY || relay.try_send((local, remote, ike.to_vec())).is_err()
     {
         stats.natt_ike_dropped.fetch_add(1, Ordering::Relaxed);
     }

@@ -1,9 +1,9 @@
 //! Channel `fwd.sock`: ikerd and confd ask fwd (the privileged datapath daemon).
 
 use crate::channel::Channel;
+use crate::hello::Role;
 use crate::policy::{ConnState, FlowInfo, Look, PolicySpec, RemoveMode, SaSecret};
 use crate::sa::{SaId, SaSpec};
-use crate::hello::Role;
 use crate::status::DaemonStatus;
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,10 @@ pub enum FwdRequest {
     /// Install or replace everything of one connection at once (checked whole before any change).
     InstallConn(ConnState),
     /// Take a connection down (`KeepRoute`) or remove it entirely (`Everything`).
-    RemoveConn { conn: String, mode: RemoveMode },
+    RemoveConn {
+        conn: String,
+        mode: RemoveMode,
+    },
     /// Remove every SA (`Sa`) or every policy (`Policy`) that `by` installed: setkey's `flush` and
     /// `spdflush`. Nothing another client installed is touched.
     Flush(FlushWhat),
@@ -49,8 +52,8 @@ pub enum FwdRequest {
     /// ikerd only: send an IKE message from fwd's NAT-T socket (UDP 4500, RFC 3948); fwd puts the
     /// 4-byte non-ESP marker in front. `local` must be an address of fwd's NAT-T socket.
     SendIke {
-        local: std::net::SocketAddr,
-        remote: std::net::SocketAddr,
+        local: crate::ike::Endpoint,
+        remote: crate::ike::Endpoint,
         bytes: Vec<u8>,
     },
 }
@@ -76,8 +79,8 @@ pub enum FwdEvent {
     /// An IKE message arrived on fwd's NAT-T socket (UDP 4500) with the non-ESP marker; `bytes`
     /// is what follows the marker.
     IkePacket {
-        local: std::net::SocketAddr,
-        remote: std::net::SocketAddr,
+        local: crate::ike::Endpoint,
+        remote: crate::ike::Endpoint,
         bytes: Vec<u8>,
     },
 }
@@ -97,10 +100,22 @@ pub enum FwdResponse {
     IkeSent,
     SaAdded(SaId),
     SaDeleted(SaId),
-    PolicyAdded { id: u64 },
-    ConnInstalled { conn: String, sas: u32, policies: u32 },
-    ConnRemoved { conn: String, sas: u32, policies: u32 },
-    Flushed { removed: u32 },
+    PolicyAdded {
+        id: u64,
+    },
+    ConnInstalled {
+        conn: String,
+        sas: u32,
+        policies: u32,
+    },
+    ConnRemoved {
+        conn: String,
+        sas: u32,
+        policies: u32,
+    },
+    Flushed {
+        removed: u32,
+    },
     Look(Look),
     Secrets(Vec<SaSecret>),
     Denied(String),

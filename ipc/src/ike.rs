@@ -7,6 +7,39 @@ use crate::sa::{EncrAlg, IntegAlg, IpsecProto, SaMode};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
+/// An address and UDP port on the wire (a `SocketAddr` without IPv6 flow and scope fields, which
+/// IKE endpoints do not use and serde would not carry).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        Endpoint { ip, port }
+    }
+    pub fn socket_addr(self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(a: SocketAddr) -> Self {
+        Endpoint {
+            ip: a.ip().to_canonical(),
+            port: a.port(),
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.socket_addr().fmt(f)
+    }
+}
+
 /// An IKE identity (RFC 2407 §4.6.2 / RFC 7296 §3.5), as ipsec.conf writes it.
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,9 +102,14 @@ pub enum AuthMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IkeEncr {
     TripleDesCbc,
-    AesCbc { key_bits: u16 },
+    AesCbc {
+        key_bits: u16,
+    },
     /// IKEv2 only (RFC 5282).
-    AesGcm { key_bits: u16, icv_bytes: u8 },
+    AesGcm {
+        key_bits: u16,
+        icv_bytes: u8,
+    },
 }
 
 /// IKEv1's hash (also its PRF, as HMAC); IKEv2's PRF.
@@ -281,8 +319,8 @@ pub struct IkeSaStatus {
     /// `STATE_MAIN_I4`, `STATE_MAIN_R3`…
     pub state: String,
     pub established: bool,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
+    pub local: Endpoint,
+    pub remote: Endpoint,
     pub local_id: String,
     pub remote_id: String,
     /// `3DES_CBC/HMAC_MD5/MODP1024`.

@@ -49,7 +49,7 @@ pub struct KeydContext {
     pub conn: String,
     /// ikerd's state serial (`#3`).
     pub serial: u64,
-    pub peer: std::net::SocketAddr,
+    pub peer: crate::ike::Endpoint,
 }
 
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -120,7 +120,10 @@ pub enum KeydResponse {
     /// The SKEYID of a `V1PskSkeyid` request.
     Skeyid(crate::sa::SecretBytes),
     /// A signature (`V1RsaSign`), and the public key it verifies with (`0s…`).
-    Signature { sig: Vec<u8>, pubkey: String },
+    Signature {
+        sig: Vec<u8>,
+        pubkey: String,
+    },
     Denied(String),
     Error(String),
 }
