@@ -4,7 +4,8 @@
 set -euo pipefail
 need_apt=()
 for p in build-essential pkg-config libssl-dev libseccomp-dev iproute2 iptables tcpdump tshark iperf3 \
-         strongswan-charon strongswan-swanctl libcharon-extra-plugins procps psmisc strace iputils-ping; do
+         strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+         libstrongswan-standard-plugins procps psmisc strace iputils-ping; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
