@@ -214,12 +214,27 @@ impl Engine {
         for id in t.spd.ids_by_name(conn).to_vec() {
             t.remove_policy(id);
         }
+        // An SA listed again unchanged keeps its state (sequence numbers, replay window, counters,
+        // lifetimes): ikerd sends a conn's whole state on every change, e.g. a rekey that adds SAs.
+        let unchanged: HashSet<_> = new_sas
+            .iter()
+            .filter(|v| {
+                t.sad.get(&v.key).is_some_and(|old| {
+                    old.by == by && old.spec.conn == *conn && same_sa(&old.spec, &v.spec)
+                })
+            })
+            .map(|v| v.key)
+            .collect();
         for k in t.sa_keys_where(|s| s.spec.conn == *conn) {
-            t.sad.remove(&k);
+            if !unchanged.contains(&k) {
+                t.sad.remove(&k);
+            }
         }
         let (n_sas, n_pols) = (new_sas.len(), new_pols.len());
         for v in new_sas {
-            t.insert_sa(v, by, now)?;
+            if !unchanged.contains(&v.key) {
+                t.insert_sa(v, by, now)?;
+            }
         }
         for v in new_pols {
             t.insert_policy(v, by)?;
@@ -488,4 +503,26 @@ fn policy_info(id: spd::PolicyId, m: &PolicyMeta) -> PolicyInfo {
         packets: m.packets.load(Ordering::Relaxed),
         bytes: m.bytes.load(Ordering::Relaxed),
     }
+}
+
+/// Two specs of the same SA are the same SA: every field equal, the keys compared in constant time.
+fn same_sa(a: &SaSpec, b: &SaSpec) -> bool {
+    use subtle::ConstantTimeEq;
+    let keys_equal: bool = (a.enc_key.expose().ct_eq(b.enc_key.expose())
+        & a.auth_key.expose().ct_eq(b.auth_key.expose()))
+    .into();
+    keys_equal
+        && a.conn == b.conn
+        && a.direction == b.direction
+        && a.proto == b.proto
+        && a.spi == b.spi
+        && a.src == b.src
+        && a.dst == b.dst
+        && a.mode == b.mode
+        && a.encap == b.encap
+        && a.encr == b.encr
+        && a.integ == b.integ
+        && a.esn == b.esn
+        && a.replay_window == b.replay_window
+        && a.lifetime == b.lifetime
 }

@@ -582,3 +582,38 @@ fn look_has_no_keys_and_secrets_have_them() {
     assert_eq!(secrets[0].enc_key.expose(), k.enc_key.expose());
     assert_eq!(secrets[0].auth_key.expose(), k.auth_key.expose());
 }
+
+#[test]
+fn reinstalling_an_unchanged_sa_keeps_its_state_and_a_changed_one_starts_afresh() {
+    let setup = Setup::default();
+    let now = Instant::now();
+    let (a, b) = pair_at(&setup, now);
+    let (src, dst) = hosts(&setup);
+    for _ in 0..5 {
+        transfer(&a, &b, &udp_plain(src, dst, 100), now).unwrap();
+    }
+    let seq = |e: &Engine| sa_info(e, SPI_ESP_AB).unwrap().seq;
+    assert_eq!(seq(&a), 5);
+    // ikerd re-sends the whole state with one more SA (a rekey in progress): the live SAs keep
+    // their sequence numbers and counters, and traffic keeps flowing.
+    let mut st = conn_state(&setup, true);
+    let mut extra = st.sas[0].clone();
+    extra.spi += 0x77;
+    st.sas.push(extra);
+    a.install_conn(Origin::Ikerd, &st, now).unwrap();
+    assert_eq!(seq(&a), 5);
+    assert_eq!(sa_info(&a, SPI_ESP_AB).unwrap().packets, 5);
+    transfer(&a, &b, &udp_plain(src, dst, 100), now).unwrap();
+    assert_eq!(seq(&a), 6);
+    // the same SPI with another key is another SA: it starts from zero
+    let mut st = conn_state(&setup, true);
+    st.sas[0].enc_key = key(99, st.sas[0].enc_key.len());
+    a.install_conn(Origin::Ikerd, &st, now).unwrap();
+    assert_eq!(seq(&a), 0);
+    // and the same spec from another origin is not "unchanged" either
+    let st = conn_state(&setup, true);
+    a.install_conn(Origin::Ikerd, &st, now).unwrap();
+    transfer(&a, &b, &udp_plain(src, dst, 100), now).ok();
+    a.install_conn(Origin::Confd, &st, now).unwrap();
+    assert_eq!(seq(&a), 0);
+}
