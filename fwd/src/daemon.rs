@@ -53,7 +53,17 @@ pub struct DatapathArgs {
     /// Routing table for tunnelled destinations (an ip rule sends unmarked packets through it).
     #[arg(long, env = "FERROSWAN_ROUTE_TABLE", default_value_t = 220)]
     pub route_table: u32,
+    /// The updown script of conns with `leftfirewall=yes` and no `leftupdown=` of their own.
+    #[arg(
+        long,
+        env = "FERROSWAN_UPDOWN_DEFAULT",
+        default_value = "/usr/libexec/ferroswan/_updown"
+    )]
+    pub updown_default: PathBuf,
 }
+
+/// One updown script to run: (conn, verb, command, environment).
+type UpdownJob = (String, ipc::fwd::UpdownVerb, String, Vec<(String, String)>);
 
 /// Outbound sequence numbers of manually keyed SAs are saved this often...
 const SEQ_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -75,6 +85,8 @@ pub struct Fwd {
     /// Sequence numbers saved by the previous run, applied when confd re-installs those SAs.
     saved_seqs: RefCell<HashMap<SaId, u64>>,
     last_saved: RefCell<Vec<(SaId, u64)>>,
+    updowns: RefCell<crate::updown::Updowns>,
+    updown_queue: tokio::sync::mpsc::Sender<UpdownJob>,
 }
 
 fn origin(role: Role) -> Option<Origin> {
@@ -314,6 +326,50 @@ impl Fwd {
         }
     }
 
+    /// confd's `SetUpdowns` and ikerd's `Updown`.
+    fn updown_request(&self, peer: Peer, req: FwdRequest) -> FwdResponse {
+        match req {
+            FwdRequest::SetUpdowns(list) => {
+                if peer.role != Role::Confd {
+                    tracing::warn!("fwd.sock: refused SetUpdowns from {peer}: only confd configures updown scripts");
+                    return FwdResponse::Denied("only confd configures updown scripts".into());
+                }
+                match self.updowns.borrow_mut().set(list) {
+                    Ok(n) => {
+                        tracing::info!("{n} conns with updown scripts, from {peer}");
+                        FwdResponse::UpdownsSet { conns: n as u32 }
+                    }
+                    Err(e) => {
+                        tracing::warn!("fwd.sock: refused SetUpdowns from {peer}: {e}");
+                        FwdResponse::Denied(e)
+                    }
+                }
+            }
+            FwdRequest::Updown { conn, verb, env } => {
+                if peer.role != Role::Ikerd {
+                    tracing::warn!("fwd.sock: refused Updown from {peer}: only ikerd reports conns up and down");
+                    return FwdResponse::Denied("only ikerd asks for updown scripts".into());
+                }
+                let Some(command) = self.updowns.borrow().command(&conn) else {
+                    return FwdResponse::Denied(format!("conn \"{conn}\" has no updown script"));
+                };
+                let env = match crate::updown::environment(verb, &env, self.wire.tun.name()) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!("fwd.sock: refused Updown for \"{conn}\" from {peer}: {e}");
+                        return FwdResponse::Denied(e);
+                    }
+                };
+                tracing::info!("\"{conn}\": running updown {} for {peer}", verb.as_str());
+                match self.updown_queue.try_send((conn, verb, command, env)) {
+                    Ok(()) => FwdResponse::UpdownStarted,
+                    Err(_) => FwdResponse::Error("too many updown scripts waiting".into()),
+                }
+            }
+            other => FwdResponse::Error(format!("not an updown request: {other:?}")),
+        }
+    }
+
     /// Pass IKE messages that arrived on the NAT-T socket on to ikerd.
     async fn relay_ike(
         self: Rc<Self>,
@@ -481,6 +537,9 @@ impl Handler<FwdChannel> for Fwd {
                 remote,
                 bytes,
             } => self.send_ike(peer, local, remote, &bytes),
+            req @ (FwdRequest::SetUpdowns(_) | FwdRequest::Updown { .. }) => {
+                self.updown_request(peer, req)
+            }
             FwdRequest::Look => self.look(),
             FwdRequest::Secrets => {
                 if by != Origin::Confd {
@@ -534,6 +593,14 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
     }
     let (listener, path) = server::listen::<FwdChannel>(&dirs.run)?;
     let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
+    let (updown_tx, mut updown_rx) =
+        tokio::sync::mpsc::channel::<UpdownJob>(crate::updown::MAX_QUEUED);
+    // Scripts run one at a time, in the order ikerd asked (FreeS/WAN ran them synchronously).
+    tokio::task::spawn_local(async move {
+        while let Some((conn, verb, command, env)) = updown_rx.recv().await {
+            crate::updown::run(conn, verb, command, env).await;
+        }
+    });
     let fwd = Rc::new(Fwd {
         server: srv.clone(),
         ike,
@@ -545,6 +612,8 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
         run_dir: dirs.run.clone(),
         saved_seqs: RefCell::new(saved),
         last_saved: RefCell::new(Vec::new()),
+        updowns: RefCell::new(crate::updown::Updowns::new(dp.updown_default.clone())),
+        updown_queue: updown_tx,
     });
     srv.spawn(listener, fwd.clone());
     tokio::task::spawn_local(fwd.clone().timers());

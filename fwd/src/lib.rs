@@ -7,3 +7,4 @@ pub mod pump;
 pub mod sad;
 pub mod spd;
 pub mod sa_request;
+pub mod updown;

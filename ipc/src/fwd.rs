@@ -56,6 +56,81 @@ pub enum FwdRequest {
         remote: crate::ike::Endpoint,
         bytes: Vec<u8>,
     },
+    /// confd only: the `leftupdown=`/`leftfirewall=` of every conn (the whole set, replacing the
+    /// previous one). fwd runs only these scripts, never a command ikerd names.
+    SetUpdowns(Vec<UpdownConfig>),
+    /// ikerd only: run conn `conn`'s updown script (as configured by confd) with FreeS/WAN's
+    /// `PLUTO_*` environment, which fwd builds from these typed values.
+    Updown {
+        conn: String,
+        verb: UpdownVerb,
+        env: UpdownEnv,
+    },
+}
+
+/// One conn's updown configuration, from ipsec.conf.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdownConfig {
+    pub conn: String,
+    /// `leftupdown=`: a shell command, run with `/bin/sh -c`.
+    pub script: Option<String>,
+    /// `leftfirewall=yes`: with no script of its own, the conn gets ferroswan's default updown,
+    /// which opens the firewall's FORWARD chain for the tunnelled subnets, as FreeS/WAN's did.
+    pub firewall: bool,
+}
+
+/// FreeS/WAN's `PLUTO_VERB`s. `-host` when this end protects only itself, `-client` for a subnet.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdownVerb {
+    PrepareHost,
+    PrepareClient,
+    RouteHost,
+    RouteClient,
+    UnrouteHost,
+    UnrouteClient,
+    UpHost,
+    UpClient,
+    DownHost,
+    DownClient,
+}
+
+impl UpdownVerb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdownVerb::PrepareHost => "prepare-host",
+            UpdownVerb::PrepareClient => "prepare-client",
+            UpdownVerb::RouteHost => "route-host",
+            UpdownVerb::RouteClient => "route-client",
+            UpdownVerb::UnrouteHost => "unroute-host",
+            UpdownVerb::UnrouteClient => "unroute-client",
+            UpdownVerb::UpHost => "up-host",
+            UpdownVerb::UpClient => "up-client",
+            UpdownVerb::DownHost => "down-host",
+            UpdownVerb::DownClient => "down-client",
+        }
+    }
+}
+
+/// The values of the `PLUTO_*` environment (FreeS/WAN 2.x `_updown` interface).
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdownEnv {
+    /// PLUTO_CONNECTION: the conn or instance name (`rw[1]`).
+    pub instance: String,
+    pub me: std::net::IpAddr,
+    pub my_id: String,
+    pub my_client: crate::policy::Net,
+    pub my_protocol: u8,
+    pub my_port: u16,
+    pub my_sourceip: Option<std::net::IpAddr>,
+    pub peer: std::net::IpAddr,
+    pub peer_id: String,
+    pub peer_client: crate::policy::Net,
+    pub peer_protocol: u8,
+    pub peer_port: u16,
+    pub next_hop: Option<std::net::IpAddr>,
 }
 
 /// The largest IKE message relayed over port 4500 either way.
@@ -98,6 +173,11 @@ pub enum FwdResponse {
     },
     /// `SendIke` was handed to the socket.
     IkeSent,
+    /// `SetUpdowns` stored; `Updown` started (the script's outcome is logged by fwd).
+    UpdownsSet {
+        conns: u32,
+    },
+    UpdownStarted,
     SaAdded(SaId),
     SaDeleted(SaId),
     PolicyAdded {
