@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod ike_conf;
+pub mod strongswan;
 pub mod topology;
 
 pub type Result<T> = std::result::Result<T, String>;

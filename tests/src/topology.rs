@@ -399,3 +399,109 @@ impl ManualConn {
         c
     }
 }
+
+/// The NAT variant of the gateway pair: west sits behind a masquerading router, east has a public
+/// address and no route back to west's real one.
+///
+/// ```text
+///  lan-west   gw-west              nat (MASQUERADE out wan-e)            gw-east          lan-east
+///  10.1.0.2 ─ 10.1.0.1 | 192.0.2.1 ── 192.0.2.254 | 198.51.100.254 ── 198.51.100.2 | 10.2.0.1 ─ 10.2.0.2
+/// ```
+///
+/// West's default route is via 192.0.2.254; east knows only 198.51.100.0/24 on its WAN, so everything
+/// from west reaches it as 198.51.100.254. The LAN namespaces are as in [`GatewayPair`] (IPv4 and
+/// IPv6); the WAN is IPv4 only. Dropping the value deletes every namespace (and with the `nat`
+/// namespace its iptables rules and conntrack state).
+pub struct NatGatewayPair {
+    /// The gateways and LANs (its `east` has [`NAT_EAST_WAN`], not [`EAST_WAN`]).
+    pub pair: GatewayPair,
+    /// The router between the two WANs.
+    pub nat: Netns,
+}
+
+/// West's side of the NAT router.
+pub const NAT_INSIDE: &str = "192.0.2.254";
+/// The NAT router's public address: what east sees as west's address.
+pub const NAT_OUTSIDE: &str = "198.51.100.254";
+/// East's WAN address in the NAT topology.
+pub const NAT_EAST_WAN: &str = "198.51.100.2";
+
+impl std::ops::Deref for NatGatewayPair {
+    type Target = GatewayPair;
+    fn deref(&self) -> &GatewayPair {
+        &self.pair
+    }
+}
+
+impl NatGatewayPair {
+    /// Namespaces, links, addresses, routes and the NAT rule; the gateways are not started.
+    pub fn new(tag: &str) -> Result<NatGatewayPair> {
+        crate::require_root();
+        let west = Instance::new(&format!("{tag}-gw-w"))?;
+        let east = Instance::new(&format!("{tag}-gw-e"))?;
+        let west_lan = Netns::new(&format!("{tag}-lan-w"))?;
+        let east_lan = Netns::new(&format!("{tag}-lan-e"))?;
+        let nat = Netns::new(&format!("{tag}-nat"))?;
+        for ns in [&west.ns, &east.ns, &west_lan, &east_lan, &nat] {
+            sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")?;
+            sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")?;
+        }
+        veth(&west.ns, "wan0", &nat, "wan-w")?;
+        veth(&nat, "wan-e", &east.ns, "wan0")?;
+        veth(&west_lan, "eth0", &west.ns, "lan0")?;
+        veth(&east_lan, "eth0", &east.ns, "lan0")?;
+        let addrs: [(&Netns, &str, &str); 10] = [
+            (&west.ns, "wan0", "192.0.2.1/24"),
+            (&nat, "wan-w", "192.0.2.254/24"),
+            (&nat, "wan-e", "198.51.100.254/24"),
+            (&east.ns, "wan0", "198.51.100.2/24"),
+            (&west.ns, "lan0", "10.1.0.1/24"),
+            (&east.ns, "lan0", "10.2.0.1/24"),
+            (&west_lan, "eth0", "10.1.0.2/24"),
+            (&east_lan, "eth0", "10.2.0.2/24"),
+            (&west.ns, "lan0", "fd01::1/64"),
+            (&east.ns, "lan0", "fd02::1/64"),
+        ];
+        for (ns, dev, a) in addrs {
+            ip(ns, &["addr", "add", a, "dev", dev, "nodad"])?;
+        }
+        for (ns, a) in [(&west_lan, "fd01::2/64"), (&east_lan, "fd02::2/64")] {
+            ip(ns, &["addr", "add", a, "dev", "eth0", "nodad"])?;
+        }
+        ip(&west_lan, &["route", "add", "default", "via", WEST_GW_LAN])?;
+        ip(&east_lan, &["route", "add", "default", "via", EAST_GW_LAN])?;
+        ip(
+            &west_lan,
+            &["-6", "route", "add", "default", "via", "fd01::1"],
+        )?;
+        ip(
+            &east_lan,
+            &["-6", "route", "add", "default", "via", "fd02::1"],
+        )?;
+        ip(&west.ns, &["route", "add", "default", "via", NAT_INSIDE])?;
+        for gw in [&west.ns, &east.ns] {
+            sysctl(gw, "net.ipv4.ip_forward", "1")?;
+            sysctl(gw, "net.ipv6.conf.all.forwarding", "1")?;
+        }
+        sysctl(&nat, "net.ipv4.ip_forward", "1")?;
+        run_ok(nat.cmd("iptables").args([
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "wan-e",
+            "-j",
+            "MASQUERADE",
+        ]))?;
+        Ok(NatGatewayPair {
+            pair: GatewayPair {
+                west,
+                east,
+                west_lan,
+                east_lan,
+            },
+            nat,
+        })
+    }
+}
