@@ -12,7 +12,10 @@ fn roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: &T, max: 
     let size = postcard::to_stdvec(msg).expect("serializes").len();
     if size > max {
         // Over the channel's cap: the sender refuses to build the frame at all.
-        assert!(matches!(frame::encode(msg, max), Err(frame::FrameError::TooLarge { .. })));
+        assert!(matches!(
+            frame::encode(msg, max),
+            Err(frame::FrameError::TooLarge { .. })
+        ));
         return;
     }
     let f = frame::encode(msg, max).expect("encodes within the cap");
@@ -62,41 +65,6 @@ proptest! {
     }
 
     #[test]
-    fn keyd(id in any::<u32>(), q in any::<crate::keyd::KeydRequest>(), a in any::<crate::keyd::KeydResponse>()) {
-        client::<crate::keyd::KeydChannel>(id, q);
-        response::<crate::keyd::KeydChannel>(id, a);
-    }
-
-    #[test]
-    fn fwd(id in any::<u32>(), q in any::<crate::fwd::FwdRequest>(), a in any::<crate::fwd::FwdResponse>()) {
-        client::<crate::fwd::FwdChannel>(id, q);
-        response::<crate::fwd::FwdChannel>(id, a);
-    }
-
-    #[test]
-    fn fwd_events(e in any::<crate::fwd::FwdEvent>()) {
-        roundtrip(&ServerMsg::<crate::fwd::FwdResponse, crate::fwd::FwdEvent>::Event(e), crate::fwd::FwdChannel::MAX_FRAME);
-    }
-
-    #[test]
-    fn ikerd(id in any::<u32>(), q in any::<crate::ikerd::IkerdRequest>(), a in any::<crate::ikerd::IkerdResponse>()) {
-        client::<crate::ikerd::IkerdChannel>(id, q);
-        response::<crate::ikerd::IkerdChannel>(id, a);
-    }
-
-    #[test]
-    fn ctl(id in any::<u32>(), q in any::<crate::ctl::CtlRequest>(), a in any::<crate::ctl::CtlResponse>()) {
-        client::<crate::ctl::CtlChannel>(id, q);
-        response::<crate::ctl::CtlChannel>(id, a);
-    }
-
-    #[test]
-    fn supervisor(id in any::<u32>(), q in any::<crate::supervisor::SupervisorRequest>(), a in any::<crate::supervisor::SupervisorResponse>()) {
-        client::<crate::supervisor::SupervisorChannel>(id, q);
-        response::<crate::supervisor::SupervisorChannel>(id, a);
-    }
-
-    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = frame::decode_frame(&bytes, 1024);
         let _ = frame::decode::<Hello>(&bytes);
@@ -104,4 +72,124 @@ proptest! {
         let _ = frame::decode::<ServerMsg<crate::ctl::CtlResponse, crate::channel::NoEvent>>(&bytes);
         let _ = frame::decode::<ServerMsg<crate::supervisor::SupervisorResponse, crate::channel::NoEvent>>(&bytes);
     }
+}
+
+#[test]
+fn keyd() {
+    big_stack(
+        || {
+            (
+                any::<u32>(),
+                any::<crate::keyd::KeydRequest>(),
+                any::<crate::keyd::KeydResponse>(),
+            )
+        },
+        |(id, q, a)| {
+            client::<crate::keyd::KeydChannel>(id, q);
+            response::<crate::keyd::KeydChannel>(id, a);
+        },
+    );
+}
+
+#[test]
+fn fwd() {
+    big_stack(
+        || {
+            (
+                any::<u32>(),
+                any::<crate::fwd::FwdRequest>(),
+                any::<crate::fwd::FwdResponse>(),
+            )
+        },
+        |(id, q, a)| {
+            client::<crate::fwd::FwdChannel>(id, q);
+            response::<crate::fwd::FwdChannel>(id, a);
+        },
+    );
+}
+
+#[test]
+fn ikerd() {
+    big_stack(
+        || {
+            (
+                any::<u32>(),
+                any::<crate::ikerd::IkerdRequest>(),
+                any::<crate::ikerd::IkerdResponse>(),
+            )
+        },
+        |(id, q, a)| {
+            client::<crate::ikerd::IkerdChannel>(id, q);
+            response::<crate::ikerd::IkerdChannel>(id, a);
+        },
+    );
+}
+
+#[test]
+fn ctl() {
+    big_stack(
+        || {
+            (
+                any::<u32>(),
+                any::<crate::ctl::CtlRequest>(),
+                any::<crate::ctl::CtlResponse>(),
+            )
+        },
+        |(id, q, a)| {
+            client::<crate::ctl::CtlChannel>(id, q);
+            response::<crate::ctl::CtlChannel>(id, a);
+        },
+    );
+}
+
+#[test]
+fn supervisor() {
+    big_stack(
+        || {
+            (
+                any::<u32>(),
+                any::<crate::supervisor::SupervisorRequest>(),
+                any::<crate::supervisor::SupervisorResponse>(),
+            )
+        },
+        |(id, q, a)| {
+            client::<crate::supervisor::SupervisorChannel>(id, q);
+            response::<crate::supervisor::SupervisorChannel>(id, a);
+        },
+    );
+}
+
+#[test]
+fn fwd_events() {
+    big_stack(
+        || any::<crate::fwd::FwdEvent>(),
+        |e| {
+            roundtrip(
+                &ServerMsg::<crate::fwd::FwdResponse, crate::fwd::FwdEvent>::Event(e),
+                crate::fwd::FwdChannel::MAX_FRAME,
+            )
+        },
+    );
+}
+
+/// Run a property over the channel's message enums on a thread with a large stack: proptest builds
+/// the strategies of these deep enums on the stack, which overflows a test thread's default 2 MiB.
+fn big_stack<S: Strategy + 'static>(strategy: fn() -> S, check: fn(S::Value))
+where
+    S::Value: 'static,
+{
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+            runner
+                .run(&strategy(), |v| {
+                    check(v);
+                    Ok(())
+                })
+                .unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
