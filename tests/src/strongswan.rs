@@ -20,7 +20,10 @@
 //!
 //! Drop stops charon by the pid of the process this module spawned (SIGTERM, then SIGKILL) and
 //! removes its directory; charon is also given PR_SET_PDEATHSIG so a test process killed outright
-//! does not leave it running.
+//! does not leave it running. (The death signal follows the *thread* that started charon: start it
+//! on the thread that keeps the value, as a test body does, not in a short-lived helper thread.)
+//!
+//! Declare a `StrongSwan` after the topology it runs in, so that it is dropped first.
 
 use crate::{Netns, Result, TempDir};
 use std::io::Read;

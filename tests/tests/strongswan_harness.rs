@@ -349,3 +349,60 @@ fn instances_are_private_and_cleaned_up() {
     let after = swan_files();
     assert_eq!(after, before, "strongSwan files in /run");
 }
+
+/// FreeS/WAN's classic suite (3DES, MD5, MODP-1024: the openssl plugin provides 3DES to both IKE
+/// and libipsec's ESP).
+#[test]
+fn ikev1_3des_md5_modp1024() {
+    let pair = GatewayPair::new("swh-3des").expect("topology");
+    let west = started(&pair.west.ns, "w");
+    let east = started(&pair.east.ns, "e");
+    let mut t = IkeTunnel::lan_to_lan("old", 1, Auth::Psk(PSK.into()));
+    t.ike = "3des-md5-modp1024".into();
+    t.esp = "3des-md5".into();
+    east.load(&t.swanctl_conf(false)).expect("east loads");
+    west.load(&t.swanctl_conf(true)).expect("west loads");
+    let setup = initiate_and_ping(&west, &east, &pair.west_lan, "old", "old");
+    let wlog = west.log();
+    assert!(
+        wlog.contains("IKE:3DES_CBC/HMAC_MD5_96/PRF_HMAC_MD5/MODP_1024"),
+        "{wlog}"
+    );
+    assert!(
+        wlog.contains("ESP:3DES_CBC/HMAC_MD5_96/MODP_1024"),
+        "{wlog}"
+    );
+    eprintln!("3DES/MD5/MODP-1024: set up in {setup:?}");
+}
+
+/// A wrong PSK: initiate fails within its timeout (the harness reports failure, it does not hang),
+/// and no SA is left.
+#[test]
+fn mismatched_psk_fails_in_bounded_time() {
+    let pair = GatewayPair::new("swh-bad").expect("topology");
+    let west = started(&pair.west.ns, "w");
+    let east = started(&pair.east.ns, "e");
+    let t = IkeTunnel::lan_to_lan("net", 1, Auth::Psk(PSK.into()));
+    let wrong = IkeTunnel {
+        auth: Auth::Psk("another secret".into()),
+        ..t.clone()
+    };
+    east.load(&wrong.swanctl_conf(false)).expect("east loads");
+    west.load(&t.swanctl_conf(true)).expect("west loads");
+    let t0 = Instant::now();
+    let r = west.initiate("net", Duration::from_secs(4));
+    let took = t0.elapsed();
+    assert!(r.is_err(), "initiate with a wrong PSK succeeded: {r:?}");
+    assert!(took < Duration::from_secs(10), "initiate took {took:?}");
+    assert!(
+        !east.list_sas().contains("INSTALLED"),
+        "{}",
+        east.list_sas()
+    );
+    assert!(
+        !west.list_sas().contains("INSTALLED"),
+        "{}",
+        west.list_sas()
+    );
+    eprintln!("wrong PSK: initiate failed after {took:?}");
+}
