@@ -67,7 +67,8 @@ use Status::{IgnoredWarn as W, Obsolete as O, Supported as Y, Unsupported as U};
 const NO_CERTS: &str = "certificates are not supported yet";
 const NO_CERTS_WARN: &str = "ignored: certificates are not supported yet";
 const LOGGING: &str = "ignored: ferroswan daemons log through the service manager";
-const NO_NATT: &str = "NAT traversal is not supported yet";
+const NO_NATT: &str = "not supported: NAT traversal (RFC 3947) is automatic; this setting has no equivalent";
+const NATT_AUTO: &str = "ignored: NAT traversal (RFC 3947) is always on and detected per peer";
 const NO_XAUTH: &str = "XAUTH and mode-config are not supported";
 const NO_DNSSEC: &str = "ignored: DNSSEC lookups are not supported";
 const NO_OCSP: &str = "ignored: OCSP and CRLs need certificates, which are not supported yet";
@@ -106,11 +107,11 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("nocrsend", S, false, K::Bool, W(NO_CERTS_WARN)),
     kw("strictcrlpolicy", S, false, K::Bool, W(NO_OCSP)),
     kw("crlcheckinterval", S, false, K::Duration, W(NO_OCSP)),
-    kw("nat_traversal", S, false, K::Bool, W("ignored: NAT traversal is not supported yet")),
-    kw("keep_alive", S, false, K::Duration, W("ignored: NAT traversal is not supported yet")),
-    kw("force_keepalive", S, false, K::Bool, W("ignored: NAT traversal is not supported yet")),
-    kw("disable_port_floating", S, false, K::Bool, W("ignored: NAT traversal is not supported yet")),
-    kw("virtual_private", S, false, K::Text, W("ignored: NAT traversal is not supported yet")),
+    kw("nat_traversal", S, false, K::Bool, W(NATT_AUTO)),
+    kw("keep_alive", S, false, K::Duration, W(NATT_AUTO)),
+    kw("force_keepalive", S, false, K::Bool, W(NATT_AUTO)),
+    kw("disable_port_floating", S, false, K::Bool, W(NATT_AUTO)),
+    kw("virtual_private", S, false, K::Text, W(NATT_AUTO)),
     // ----- config setup: Libreswan
     kw("logfile", S, false, K::Text, W(LOGGING)),
     kw("logappend", S, false, K::Bool, W(LOGGING)),
@@ -140,8 +141,8 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("expire-shunt-interval", S, false, K::Duration, W(TUNING)),
     kw("nflog-all", S, false, K::Number, W(TUNING)),
     kw("myvendorid", S, false, K::Text, W(TUNING)),
-    kw("keep-alive", S, false, K::Duration, W("ignored: NAT traversal is not supported yet")),
-    kw("virtual-private", S, false, K::Text, W("ignored: NAT traversal is not supported yet")),
+    kw("keep-alive", S, false, K::Duration, W(NATT_AUTO)),
+    kw("virtual-private", S, false, K::Text, W(NATT_AUTO)),
     kw("global-redirect", S, false, K::Text, U(LIBRESWAN_ONLY)),
     kw("global-redirect-to", S, false, K::Text, U(LIBRESWAN_ONLY)),
     kw("dnssec-enable", S, false, K::Bool, W(NO_DNSSEC)),
@@ -277,8 +278,8 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("vti-routing", C, false, K::Bool, U(KERNEL)),
     kw("vti-shared", C, false, K::Bool, U(KERNEL)),
     kw("encapsulation", C, false, K::Text, U(NO_NATT)),
-    kw("nat-keepalive", C, false, K::Bool, W("ignored: NAT traversal is not supported yet")),
-    kw("nat-ikev1-method", C, false, K::Text, W("ignored: NAT traversal is not supported yet")),
+    kw("nat-keepalive", C, false, K::Bool, W(NATT_AUTO)),
+    kw("nat-ikev1-method", C, false, K::Text, W(NATT_AUTO)),
     kw("tfc", C, false, K::Number, U("ESP traffic flow confidentiality padding is not supported")),
     kw("send-no-esp-tfc", C, false, K::Bool, W(TUNING)),
     kw("nic-offload", C, false, K::Text, W(TUNING)),
@@ -334,8 +335,8 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("reject-simultaneous-ike-auth", C, false, K::Bool, W(TUNING)),
     kw("send-supported-auth-methods", C, false, K::Bool, W(TUNING)),
     kw("clones", C, false, K::Number, U(LIBRESWAN_ONLY)),
-    kw("ikev1-natt", C, false, K::Text, W("ignored: NAT traversal is not supported yet")),
-    kw("nat-traversal", C, false, K::Bool, W("ignored: NAT traversal is not supported yet")),
+    kw("ikev1-natt", C, false, K::Text, W(NATT_AUTO)),
+    kw("nat-traversal", C, false, K::Bool, W(NATT_AUTO)),
     kw("sareftrack", C, false, K::Text, W(TUNING)),
     kw("dpdaction_restart_by_peer", C, false, K::Text, W(TUNING)),
     kw("keyingtries_retransmit", C, false, K::Number, W(TUNING)),
