@@ -1,7 +1,9 @@
 //! keyd's wiring: loads ipsec.secrets (refusing a file that is not root-owned 0600), serves keyd.sock
 //! for ikerd and confd. It is the only process that opens ipsec.secrets, and it never returns key
-//! material: only public halves, and (with the IKE issues) the results of operations.
+//! material: only public halves, and the results of operations (`crate::ops`: IKEv1 SKEYID from a
+//! PSK, RSA signatures of hashes keyd builds itself).
 
+use crate::ops::Ops;
 use crate::secrets::{load_secrets_file, Secrets};
 use ipc::keyd::{HostKey, KeydChannel, KeydRequest, KeydResponse, SecretsSummary};
 use ipc::peer::Authz;
@@ -11,9 +13,9 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-/// What keyd holds: the secrets, or why it holds none.
+/// What keyd holds: the secrets (with the RSA keys already in OpenSSL's form), or why it holds none.
 enum Loaded {
-    Ok(Secrets),
+    Ok(Ops),
     Refused(String),
 }
 
@@ -28,7 +30,7 @@ pub struct Keyd {
 fn load(file: &std::path::Path) -> Loaded {
     if !file.exists() {
         tracing::warn!("{}: no such file; keyd holds no secrets", file.display());
-        return Loaded::Ok(Secrets::default());
+        return Loaded::Ok(Ops::new(Secrets::default()));
     }
     match load_secrets_file(file) {
         Ok(s) => {
@@ -41,7 +43,8 @@ fn load(file: &std::path::Path) -> Loaded {
                 s.psk_count(),
                 s.rsa_count()
             );
-            Loaded::Ok(s)
+            // Each RSA key is converted for OpenSSL here, once per load.
+            Loaded::Ok(Ops::new(s))
         }
         Err(e) => {
             tracing::error!("refusing secrets: {e}");
@@ -53,12 +56,23 @@ fn load(file: &std::path::Path) -> Loaded {
 impl Keyd {
     fn summary(&self) -> Result<SecretsSummary, String> {
         match &*self.secrets.borrow() {
-            Loaded::Ok(s) => Ok(SecretsSummary {
-                file: self.file.display().to_string(),
-                psks: u32::try_from(s.psk_count()).unwrap_or(u32::MAX),
-                rsa_keys: u32::try_from(s.rsa_count()).unwrap_or(u32::MAX),
-                warnings: s.warnings().iter().map(|w| w.to_string()).collect(),
-            }),
+            Loaded::Ok(ops) => {
+                let s = ops.secrets();
+                let mut warnings: Vec<String> =
+                    s.warnings().iter().map(|w| w.to_string()).collect();
+                if ops.unusable_keys() > 0 {
+                    warnings.push(format!(
+                        "{} RSA key(s) refused by OpenSSL and unusable for signing (see keyd's log)",
+                        ops.unusable_keys()
+                    ));
+                }
+                Ok(SecretsSummary {
+                    file: self.file.display().to_string(),
+                    psks: u32::try_from(s.psk_count()).unwrap_or(u32::MAX),
+                    rsa_keys: u32::try_from(s.rsa_count()).unwrap_or(u32::MAX),
+                    warnings,
+                })
+            }
             Loaded::Refused(why) => Err(why.clone()),
         }
     }
@@ -78,8 +92,9 @@ impl Keyd {
 
     fn host_keys(&self) -> KeydResponse {
         match &*self.secrets.borrow() {
-            Loaded::Ok(s) => KeydResponse::HostKeys(
-                s.rsa_entries()
+            Loaded::Ok(ops) => KeydResponse::HostKeys(
+                ops.secrets()
+                    .rsa_entries()
                     .iter()
                     .map(|e| {
                         let pk = e.key.public_key();
@@ -116,9 +131,39 @@ impl Handler<KeydChannel> for Keyd {
                     Err(why) => KeydResponse::Error(why),
                 }
             }
-            other => KeydResponse::Error(format!("not implemented yet: {other:?}")),
+            KeydRequest::V1PskSkeyid(r) => match &*self.secrets.borrow() {
+                Loaded::Ok(ops) => ops.v1_psk_skeyid(&peer, &r),
+                Loaded::Refused(why) => refused_secrets("SKEYID (PSK)", &r.ctx, &peer, why),
+            },
+            KeydRequest::V1RsaSign(r) => match &*self.secrets.borrow() {
+                Loaded::Ok(ops) => ops.v1_rsa_sign(&peer, &r),
+                Loaded::Refused(why) => refused_secrets("RSA signature", &r.ctx, &peer, why),
+            },
         })
     }
+}
+
+/// An operation asked while the secrets file is refused: keyd holds no secret at all.
+fn refused_secrets(
+    what: &str,
+    ctx: &ipc::keyd::KeydContext,
+    peer: &Peer,
+    why: &str,
+) -> KeydResponse {
+    let (why, resp) = match crate::ops::only_ikerd(peer) {
+        Err(crate::ops::Refusal::Denied(r)) => (r.clone(), KeydResponse::Denied(r)),
+        _ => (
+            format!("no secrets loaded: {why}"),
+            KeydResponse::Error(format!("no secrets loaded: {why}")),
+        ),
+    };
+    tracing::warn!(
+        "keyd: \"{}\" #{} peer {}: refused {what} asked by {peer}: {why}",
+        crate::ops::ikev1::printable(&ctx.conn),
+        ctx.serial,
+        ctx.peer
+    );
+    resp
 }
 
 pub async fn run(dirs: Dirs) -> Result<(), String> {
