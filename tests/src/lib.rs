@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod ike;
 pub mod ike_conf;
 pub mod strongswan;
 pub mod topology;
