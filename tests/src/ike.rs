@@ -37,14 +37,16 @@ pub fn ctl(gw: &Instance, args: &[&str]) -> Result<String> {
 }
 
 /// Wait until `daemon`'s log on `gw` holds a line containing every one of `needles`.
-pub fn wait_log(gw: &Instance, daemon: &str, needles: &[&str], timeout: Duration) -> Result<String> {
+pub fn wait_log(
+    gw: &Instance,
+    daemon: &str,
+    needles: &[&str],
+    timeout: Duration,
+) -> Result<String> {
     let deadline = Instant::now() + timeout;
     loop {
         let log = gw.log(daemon);
-        if let Some(line) = log
-            .lines()
-            .find(|l| needles.iter().all(|n| l.contains(n)))
-        {
+        if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
             return Ok(line.to_string());
         }
         if Instant::now() > deadline {
@@ -96,7 +98,9 @@ pub fn logs(p: &GatewayPair) -> String {
 /// The capture holds IPsec (ESP, or ESP in UDP 4500) and nothing in the clear. Returns the number
 /// of ESP packets seen (either encapsulation).
 pub fn assert_only_ipsec(cap: &Capture, what: &str) -> usize {
-    let clear = cap.cleartext().unwrap_or_else(|e| panic!("{what}: reading capture: {e}"));
+    let clear = cap
+        .cleartext()
+        .unwrap_or_else(|e| panic!("{what}: reading capture: {e}"));
     assert!(
         clear.is_empty(),
         "{what}: cleartext on the WAN: {:?}",

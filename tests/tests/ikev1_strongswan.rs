@@ -42,7 +42,9 @@ fn interop(p: &GatewayPair, t: &IkeTunnel, who: Initiator) {
     configure_one(&p.west, t, true);
     p.west.start().expect("ferroswan starts");
     p.west
-        .wait_status(Duration::from_secs(30), "ready", |s| all_ready(s) && all_links_up(s))
+        .wait_status(Duration::from_secs(30), "ready", |s| {
+            all_ready(s) && all_links_up(s)
+        })
         .expect("ferroswan ready");
     let sw = StrongSwan::start(&p.east.ns, &format!("{}-sw", p.east.ns.name)).expect("charon");
     sw.load(&t.swanctl_conf(false)).expect("swanctl --load-all");
@@ -57,24 +59,44 @@ fn interop(p: &GatewayPair, t: &IkeTunnel, who: Initiator) {
                 .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
         }
     }
-    wait_log(&p.west, "ikerd", &[&format!("\"{}", t.name), "IPsec SA established"], UP)
-        .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
+    wait_log(
+        &p.west,
+        "ikerd",
+        &[&format!("\"{}", t.name), "IPsec SA established"],
+        UP,
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
     sw.wait_established(&t.name, UP)
         .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
     wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
     ping(&p.west_lan, EAST_HOST, 5).expect("west LAN to east LAN");
     ping(&p.east_lan, WEST_HOST, 5).expect("east LAN to west LAN");
-    let (n, _) = tcp_transfer(&p.west_lan, &p.east_lan, EAST_HOST, 4_000_000, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
+    let (n, _) = tcp_transfer(
+        &p.west_lan,
+        &p.east_lan,
+        EAST_HOST,
+        4_000_000,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
     assert_eq!(n, 4_000_000);
-    let (n, _) = tcp_transfer(&p.east_lan, &p.west_lan, WEST_HOST, 4_000_000, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
+    let (n, _) = tcp_transfer(
+        &p.east_lan,
+        &p.west_lan,
+        WEST_HOST,
+        4_000_000,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", swan_logs(p, &sw)));
     assert_eq!(n, 4_000_000);
     cap.finish();
     assert_only_ipsec(&cap, &format!("{} {who:?}", t.name));
     let udp_esp = cap.read("udp port 4500 and udp[8:4] != 0").unwrap();
-    assert!(!udp_esp.is_empty(), "kernel-libipsec's ESP is always in UDP 4500");
+    assert!(
+        !udp_esp.is_empty(),
+        "kernel-libipsec's ESP is always in UDP 4500"
+    );
 }
 
 fn psk_tunnel(name: &str, ike: &str, esp: &str) -> IkeTunnel {
@@ -86,24 +108,41 @@ fn psk_tunnel(name: &str, ike: &str, esp: &str) -> IkeTunnel {
 
 #[test]
 fn psk_3des_md5_modp1024_each_way() {
-    for (i, who) in [Initiator::Ferroswan, Initiator::StrongSwan].into_iter().enumerate() {
+    for (i, who) in [Initiator::Ferroswan, Initiator::StrongSwan]
+        .into_iter()
+        .enumerate()
+    {
         let p = GatewayPair::new(&format!("sw3d{i}")).expect("topology");
-        interop(&p, &psk_tunnel("classic", "3des-md5-modp1024", "3des-md5"), who);
+        interop(
+            &p,
+            &psk_tunnel("classic", "3des-md5-modp1024", "3des-md5"),
+            who,
+        );
     }
 }
 
 #[test]
 fn psk_aes_sha1_modp2048_each_way() {
-    for (i, who) in [Initiator::Ferroswan, Initiator::StrongSwan].into_iter().enumerate() {
+    for (i, who) in [Initiator::Ferroswan, Initiator::StrongSwan]
+        .into_iter()
+        .enumerate()
+    {
         let p = GatewayPair::new(&format!("swae{i}")).expect("topology");
-        interop(&p, &psk_tunnel("modern", "aes128-sha1-modp2048", "aes128-sha1"), who);
+        interop(
+            &p,
+            &psk_tunnel("modern", "aes128-sha1-modp2048", "aes128-sha1"),
+            who,
+        );
     }
 }
 
 #[test]
 fn rsa_signatures_each_way() {
     let keys = RsaPair::generate(2048).expect("RSA keys");
-    for (i, who) in [Initiator::Ferroswan, Initiator::StrongSwan].into_iter().enumerate() {
+    for (i, who) in [Initiator::Ferroswan, Initiator::StrongSwan]
+        .into_iter()
+        .enumerate()
+    {
         let mut t = IkeTunnel::lan_to_lan("rsa", 1, Auth::rsa(keys.clone()));
         t.left_id = Some("@west".into());
         t.right_id = Some("@east".into());
@@ -126,13 +165,21 @@ fn through_a_nat_router_nat_t_on_port_4500() {
     configure_one(&p.west, &t, true);
     p.west.start().expect("ferroswan starts");
     p.west
-        .wait_status(Duration::from_secs(30), "ready", |s| all_ready(s) && all_links_up(s))
+        .wait_status(Duration::from_secs(30), "ready", |s| {
+            all_ready(s) && all_links_up(s)
+        })
         .expect("ferroswan ready");
     let sw = StrongSwan::start(&p.east.ns, "swnat-sw").expect("charon");
-    sw.load(&east_side.swanctl_conf(false)).expect("swanctl --load-all");
+    sw.load(&east_side.swanctl_conf(false))
+        .expect("swanctl --load-all");
     ctl(&p.west, &["up", "natted"]).unwrap_or_else(|e| panic!("{e}{}", swan_logs(&p, &sw)));
-    wait_log(&p.west, "ikerd", &["\"natted\"", "IPsec SA established"], UP)
-        .unwrap_or_else(|e| panic!("{e}{}", swan_logs(&p, &sw)));
+    wait_log(
+        &p.west,
+        "ikerd",
+        &["\"natted\"", "IPsec SA established"],
+        UP,
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", swan_logs(&p, &sw)));
     sw.wait_established("natted", UP)
         .unwrap_or_else(|e| panic!("{e}{}", swan_logs(&p, &sw)));
     wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(10))
@@ -140,7 +187,16 @@ fn through_a_nat_router_nat_t_on_port_4500() {
     ping(&p.west_lan, EAST_HOST, 5).expect("through the NAT");
     ping(&p.east_lan, WEST_HOST, 5).expect("back through the NAT");
     // strongSwan saw the NAT too, and ferroswan said so in its log
-    assert!(sw.log().contains("remote host is behind NAT"), "{}", swan_logs(&p, &sw));
-    wait_log(&p.west, "ikerd", &["\"natted\"", "NAT"], Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}{}", swan_logs(&p, &sw)));
+    assert!(
+        sw.log().contains("remote host is behind NAT"),
+        "{}",
+        swan_logs(&p, &sw)
+    );
+    wait_log(
+        &p.west,
+        "ikerd",
+        &["\"natted\"", "NAT"],
+        Duration::from_secs(1),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", swan_logs(&p, &sw)));
 }

@@ -36,7 +36,10 @@ fn v1(mut t: IkeTunnel, auto: Auto) -> IkeTunnel {
 
 #[test]
 fn subnet_to_subnet_psk_comes_up_by_auto_start_and_carries_only_esp() {
-    let mut t = v1(IkeTunnel::lan_to_lan("net", 1, Auth::Psk(PSK.into())), Auto::Start);
+    let mut t = v1(
+        IkeTunnel::lan_to_lan("net", 1, Auth::Psk(PSK.into())),
+        Auto::Start,
+    );
     t.ike = "aes128-sha1-modp2048".into();
     t.esp = "aes128-sha1".into();
     let p = pair("v1net", &t);
@@ -45,8 +48,18 @@ fn subnet_to_subnet_psk_comes_up_by_auto_start_and_carries_only_esp() {
     wait_established(&p, "net", UP).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     // pluto's state lines, one per state, with the conn name and serial
     for (gw, states) in [
-        (&p.west, ["STATE_MAIN_I1", "STATE_MAIN_I4: ISAKMP SA established", "STATE_QUICK_I2"]),
-        (&p.east, ["STATE_MAIN_R1", "STATE_MAIN_R3", "STATE_QUICK_R2"]),
+        (
+            &p.west,
+            [
+                "STATE_MAIN_I1",
+                "STATE_MAIN_I4: ISAKMP SA established",
+                "STATE_QUICK_I2",
+            ],
+        ),
+        (
+            &p.east,
+            ["STATE_MAIN_R1", "STATE_MAIN_R3", "STATE_QUICK_R2"],
+        ),
     ] {
         for s in states {
             wait_log(gw, "ikerd", &["\"net\" #", s], Duration::from_secs(1))
@@ -95,9 +108,20 @@ fn host_to_host_rsa_comes_up_on_the_first_packet_with_auto_route() {
     // the first ping is dropped (no SA yet, never sent in the clear) and triggers the negotiation
     wait_ping(&p.west.ns, EAST_WAN, UP).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     wait_established(&p, "hosts", UP).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
-    wait_log(&p.west, "ikerd", &["\"hosts\"", "acquire"], Duration::from_secs(1)).unwrap();
-    wait_log(&p.west, "ikerd", &["\"hosts\" #", "auth=RSA_SIG"], Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
+    wait_log(
+        &p.west,
+        "ikerd",
+        &["\"hosts\"", "acquire"],
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    wait_log(
+        &p.west,
+        "ikerd",
+        &["\"hosts\" #", "auth=RSA_SIG"],
+        Duration::from_secs(1),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     ping(&p.west.ns, EAST_WAN, 5).expect("5 pings host to host");
     cap.finish();
     // Host to host between the gateways' own addresses: IKE itself stays in the clear on port
@@ -126,8 +150,13 @@ fn road_warrior_with_any_peer_address() {
     p.start().expect("gateways start");
     wait_established(&p, "rw", UP).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     // east made an instance of the template for this peer, as pluto does
-    wait_log(&p.east, "ikerd", &["\"rw[", "IPsec SA established"], Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
+    wait_log(
+        &p.east,
+        "ikerd",
+        &["\"rw[", "IPsec SA established"],
+        Duration::from_secs(1),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     wait_ping(&p.west.ns, EAST_HOST, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     ping(&p.west.ns, EAST_HOST, 5).expect("road warrior to east's LAN");
@@ -135,7 +164,10 @@ fn road_warrior_with_any_peer_address() {
 
 #[test]
 fn extruded_subnet_sends_all_of_wests_lan_through_east_and_ike_keeps_flowing() {
-    let mut t = v1(IkeTunnel::lan_to_lan("extruded", 1, Auth::Psk(PSK.into())), Auto::Start);
+    let mut t = v1(
+        IkeTunnel::lan_to_lan("extruded", 1, Auth::Psk(PSK.into())),
+        Auto::Start,
+    );
     t.right_subnets = vec!["0.0.0.0/0".into()];
     t.dpd = Some(Dpd {
         delay_secs: 1,
@@ -155,9 +187,19 @@ fn extruded_subnet_sends_all_of_wests_lan_through_east_and_ike_keeps_flowing() {
     std::thread::sleep(Duration::from_secs(4));
     cap.finish();
     assert_only_ipsec(&cap, "extruded subnet");
-    let ike = cap.read("udp port 500 or (udp port 4500 and udp[8:4] = 0)").unwrap();
-    assert!(!ike.is_empty(), "no IKE (DPD) on the WAN while the default route points into the tunnel");
-    assert_eq!(count_log(&p.west, "ikerd", &["extruded", "DPD", "dead"]), 0, "{}", logs(&p));
+    let ike = cap
+        .read("udp port 500 or (udp port 4500 and udp[8:4] = 0)")
+        .unwrap();
+    assert!(
+        !ike.is_empty(),
+        "no IKE (DPD) on the WAN while the default route points into the tunnel"
+    );
+    assert_eq!(
+        count_log(&p.west, "ikerd", &["extruded", "DPD", "dead"]),
+        0,
+        "{}",
+        logs(&p)
+    );
 }
 
 #[test]
@@ -176,13 +218,19 @@ fn ipv6_outside_and_inside() {
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     ping(&p.west_lan, EAST_HOST6, 5).expect("IPv6 LAN to LAN");
     cap.finish();
-    assert!(cap.read("icmp6 and (icmp6[0] = 128 or icmp6[0] = 129)").unwrap().is_empty());
+    assert!(cap
+        .read("icmp6 and (icmp6[0] = 128 or icmp6[0] = 129)")
+        .unwrap()
+        .is_empty());
     assert_only_ipsec(&cap, "IPv6");
 }
 
 #[test]
 fn a_wrong_psk_is_refused_with_a_log_line_that_says_so() {
-    let t = v1(IkeTunnel::lan_to_lan("badpsk", 1, Auth::Psk(PSK.into())), Auto::Add);
+    let t = v1(
+        IkeTunnel::lan_to_lan("badpsk", 1, Auth::Psk(PSK.into())),
+        Auto::Add,
+    );
     let mut other = t.clone();
     other.auth = Auth::Psk("not the same secret".into());
     let p = GatewayPair::new("v1bad").expect("topology");
@@ -230,13 +278,19 @@ fn an_unknown_rsa_key_is_refused() {
     let _ = ctl(&p.west, &["up", "badrsa"]);
     let line = wait_log(&p.east, "ikerd", &["\"badrsa\"", "signature"], UP)
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
-    assert!(line.contains("did not verify") || line.contains("failed"), "{line}");
+    assert!(
+        line.contains("did not verify") || line.contains("failed"),
+        "{line}"
+    );
     assert_eq!(count_log(&p.east, "ikerd", &["IPsec SA established"]), 0);
 }
 
 #[test]
 fn a_flood_of_hostile_ike_datagrams_does_not_disturb_the_tunnel() {
-    let t = v1(IkeTunnel::lan_to_lan("flood", 1, Auth::Psk(PSK.into())), Auto::Add);
+    let t = v1(
+        IkeTunnel::lan_to_lan("flood", 1, Auth::Psk(PSK.into())),
+        Auto::Add,
+    );
     let p = GatewayPair::new("v1fld").expect("topology");
     configure(&p, &t);
     p.start().expect("gateways start");
@@ -264,7 +318,12 @@ fn a_flood_of_hostile_ike_datagrams_does_not_disturb_the_tunnel() {
     assert!(sent > 1000, "only {sent} sent");
     // the tunnel still carries traffic, nothing new was negotiated or torn down, daemons alive
     ping(&p.west_lan, EAST_HOST, 5).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
-    assert_eq!(count_log(&p.east, "ikerd", &["established"]), before, "{}", logs(&p));
+    assert_eq!(
+        count_log(&p.east, "ikerd", &["established"]),
+        before,
+        "{}",
+        logs(&p)
+    );
     assert_eq!(count_log(&p.east, "ikerd", &["delete"]), 0, "{}", logs(&p));
     let st = p.east.status_json().unwrap();
     assert!(all_ready(&st), "{st:#}");

@@ -1,42 +1,152 @@
 //! Tunnel benchmark (not a test): TCP throughput (iperf3, 3 runs, median) and 64-byte UDP packet rate
-//! from LAN host to LAN host, through plain forwarding and through ferroswan tunnels, in the shared
-//! gateway-pair topology, printed as a table. Run it with `scripts/bench-tunnel.sh` (release build, as
-//! root). The AES-GCM row is keyed manually through the benchmark-only switch
-//! FERROSWAN_INSECURE_MANUAL_AEAD=1 (until IKE exists): never do that on a real gateway.
+//! from LAN host to LAN host, through plain forwarding, manually keyed ferroswan tunnels, and
+//! IKEv1-keyed tunnels of ferroswan and of strongSwan 5.9 (kernel-libipsec) in the same topology;
+//! then tunnel set-up times (IKEv1 PSK and RSA, median of 5) of both, and the ferroswan/strongSwan
+//! ratios — all from one run, printed as tables. Run it with `scripts/bench-tunnel.sh` (release
+//! build, as root). The manual AES-GCM row is keyed through the benchmark-only switch
+//! FERROSWAN_INSECURE_MANUAL_AEAD=1: never do that on a real gateway.
 
+use ferroswan_tests::ike::{configure, ctl, wait_log};
+use ferroswan_tests::ike_conf::{Auth, IkeTunnel, RsaPair};
+use ferroswan_tests::strongswan::StrongSwan;
 use ferroswan_tests::topology::*;
 use ferroswan_tests::{run, run_ok, Result};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How a case's tunnel is keyed.
+#[derive(Clone, Copy)]
+enum Keying {
+    /// Plain forwarding, no tunnel.
+    Plain,
+    /// A manual conn: `esp=`, encryption and authentication key lengths.
+    Manual(&'static str, usize, usize),
+    /// ferroswan on both gateways, IKEv1 PSK with this `esp=`.
+    Ferroswan(&'static str),
+    /// strongSwan on both gateways, IKEv1 PSK with this `esp=`.
+    StrongSwan(&'static str),
+}
 
 struct Case {
     name: &'static str,
-    /// `esp=` and keys for a manual conn; None: plain forwarding, no tunnel.
-    esp: Option<(&'static str, usize, usize)>,
+    keying: Keying,
 }
 
 const CASES: &[Case] = &[
     Case {
         name: "plain veth forwarding (no tunnel)",
-        esp: None,
+        keying: Keying::Plain,
     },
     Case {
         name: "ESP AES-128-GCM-16 (manual, insecure switch)",
-        esp: Some(("aes128gcm16", 20, 0)),
+        keying: Keying::Manual("aes128gcm16", 20, 0),
     },
     Case {
-        name: "ESP AES-128-CBC + HMAC-SHA1-96",
-        esp: Some(("aes128-sha1", 16, 20)),
+        name: "ESP AES-128-CBC + HMAC-SHA1-96 (manual)",
+        keying: Keying::Manual("aes128-sha1", 16, 20),
     },
     Case {
-        name: "ESP AES-256-CBC + HMAC-SHA2-256-128",
-        esp: Some(("aes256-sha2_256", 32, 32)),
+        name: "ESP AES-256-CBC + HMAC-SHA2-256-128 (manual)",
+        keying: Keying::Manual("aes256-sha2_256", 32, 32),
     },
     Case {
-        name: "ESP 3DES-CBC + HMAC-MD5-96",
-        esp: Some(("3des-md5", 24, 16)),
+        name: "ESP 3DES-CBC + HMAC-MD5-96 (manual)",
+        keying: Keying::Manual("3des-md5", 24, 16),
+    },
+    Case {
+        name: "ferroswan, IKEv1 PSK, ESP AES-128-GCM-16",
+        keying: Keying::Ferroswan("aes128gcm16"),
+    },
+    Case {
+        name: "strongSwan, IKEv1 PSK, ESP AES-128-GCM-16",
+        keying: Keying::StrongSwan("aes128gcm16"),
+    },
+    Case {
+        name: "ferroswan, IKEv1 PSK, ESP AES-128-CBC + HMAC-SHA1-96",
+        keying: Keying::Ferroswan("aes128-sha1"),
+    },
+    Case {
+        name: "strongSwan, IKEv1 PSK, ESP AES-128-CBC + HMAC-SHA1-96",
+        keying: Keying::StrongSwan("aes128-sha1"),
     },
 ];
+
+const PSK: &str = "benchmark secret, never for a real gateway";
+
+fn tunnel(esp: &str, auth: Auth) -> IkeTunnel {
+    let mut t = IkeTunnel::lan_to_lan("bench", 1, auth);
+    t.ike = "aes128-sha1-modp2048".into();
+    t.esp = esp.into();
+    t.pfs = false;
+    t
+}
+
+/// Start both gateways' ferroswan for `t` (not negotiated yet).
+fn ferroswan_pair(p: &GatewayPair, t: &IkeTunnel) -> Result<()> {
+    configure(p, t);
+    p.start()
+}
+
+/// strongSwan on both gateways, loaded with `t`, not negotiated yet. (west, east)
+fn swan_pair(p: &GatewayPair, t: &IkeTunnel) -> Result<(StrongSwan, StrongSwan)> {
+    let w = StrongSwan::start(&p.west.ns, "bench-sw-w")?;
+    let e = StrongSwan::start(&p.east.ns, "bench-sw-e")?;
+    w.load(&t.swanctl_conf(true))?;
+    e.load(&t.swanctl_conf(false))?;
+    Ok((w, e))
+}
+
+/// ferroswan: `ipsecctl up` until west's ikerd logs the IPsec SA established (the n-th time).
+fn ferroswan_setup(p: &GatewayPair, n: usize) -> Result<Duration> {
+    let t0 = Instant::now();
+    ctl(&p.west, &["up", "bench"])?;
+    let deadline = t0 + Duration::from_secs(20);
+    loop {
+        let done = p
+            .west
+            .log("ikerd")
+            .lines()
+            .filter(|l| l.contains("\"bench\"") && l.contains("IPsec SA established"))
+            .count();
+        if done >= n {
+            return Ok(t0.elapsed());
+        }
+        if Instant::now() > deadline {
+            return Err("ferroswan: no IPsec SA within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Median set-up time of 5 (ferroswan, strongSwan) for `auth`.
+fn setup_times(auth: &Auth) -> Result<(Duration, Duration)> {
+    let t = tunnel("aes128-sha1", auth.clone());
+    let mut fs = Vec::new();
+    {
+        let p = GatewayPair::new("bset")?;
+        ferroswan_pair(&p, &t)?;
+        for i in 1..=5 {
+            fs.push(ferroswan_setup(&p, i)?);
+            ctl(&p.west, &["down", "bench"])?;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    let mut ss = Vec::new();
+    {
+        let p = GatewayPair::new("bset")?;
+        let (w, _e) = swan_pair(&p, &t)?;
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            w.initiate("bench", Duration::from_secs(20))?;
+            ss.push(t0.elapsed());
+            w.terminate("bench", Duration::from_secs(10))?;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    fs.sort();
+    ss.sort();
+    Ok((fs[fs.len() / 2], ss[ss.len() / 2]))
+}
 
 fn iperf_json(p: &GatewayPair, args: &[&str], secs: u32) -> Result<serde_json::Value> {
     let mut server = p
@@ -65,8 +175,25 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn measure(case: &Case) -> Result<(f64, f64)> {
     let p = GatewayPair::new("bench")?;
-    match case.esp {
-        None => {
+    // strongSwan instances live until the measurement is over.
+    let mut _swans = None;
+    match case.keying {
+        Keying::Ferroswan(esp) => {
+            ferroswan_pair(&p, &tunnel(esp, Auth::Psk(PSK.into())))?;
+            ctl(&p.west, &["up", "bench"])?;
+            wait_log(
+                &p.west,
+                "ikerd",
+                &["IPsec SA established"],
+                Duration::from_secs(20),
+            )?;
+        }
+        Keying::StrongSwan(esp) => {
+            let (w, e) = swan_pair(&p, &tunnel(esp, Auth::Psk(PSK.into())))?;
+            w.initiate("bench", Duration::from_secs(20))?;
+            _swans = Some((w, e));
+        }
+        Keying::Plain => {
             // Plain forwarding: each gateway routes the far LAN via the other gateway's WAN address.
             run_ok(
                 p.west
@@ -81,7 +208,7 @@ fn measure(case: &Case) -> Result<(f64, f64)> {
                     .args(["route", "add", WEST_LAN_NET, "via", WEST_WAN]),
             )?;
         }
-        Some((esp, enc, auth)) => {
+        Keying::Manual(esp, enc, auth) => {
             let conn = ManualConn {
                 esp: Some((esp, enc, auth)),
                 ah: None,
@@ -137,9 +264,21 @@ fn main() {
     println!("| case | TCP Mbit/s (median of 3 × 10 s) | 64-byte UDP received pps |");
     println!("|---|---|---|");
     let mut failed = false;
+    let mut by_esp: std::collections::HashMap<(&str, bool), (f64, f64)> = Default::default();
     for case in CASES {
         match measure(case) {
-            Ok((mbit, pps)) => println!("| {} | {mbit:.0} | {:.0} k |", case.name, pps / 1000.0),
+            Ok((mbit, pps)) => {
+                println!("| {} | {mbit:.0} | {:.0} k |", case.name, pps / 1000.0);
+                match case.keying {
+                    Keying::Ferroswan(esp) => {
+                        by_esp.insert((esp, true), (mbit, pps));
+                    }
+                    Keying::StrongSwan(esp) => {
+                        by_esp.insert((esp, false), (mbit, pps));
+                    }
+                    _ => {}
+                }
+            }
             Err(e) => {
                 failed = true;
                 println!(
@@ -150,6 +289,45 @@ fn main() {
             }
         }
     }
+    println!();
+    println!("| IKEv1-keyed ESP | TCP ferroswan/strongSwan | 64-byte pps ferroswan/strongSwan |");
+    println!("|---|---|---|");
+    for esp in ["aes128gcm16", "aes128-sha1"] {
+        if let (Some(f), Some(s)) = (by_esp.get(&(esp, true)), by_esp.get(&(esp, false))) {
+            println!(
+                "| {esp} | {:.2} | {:.2} |",
+                f.0 / s.0.max(1e-9),
+                f.1 / s.1.max(1e-9)
+            );
+        }
+    }
+    println!();
+    println!(
+        "| tunnel set-up, IKEv1 Main + Quick Mode (median of 5) | ferroswan | strongSwan | ratio |"
+    );
+    println!("|---|---|---|---|");
+    let rsa = RsaPair::generate(2048).map(Auth::rsa);
+    for (name, auth) in [("PSK", Ok(Auth::Psk(PSK.into()))), ("RSA-2048", rsa)] {
+        match auth.and_then(|a| setup_times(&a)) {
+            Ok((f, s)) => {
+                println!(
+                    "| {name} | {:.1} ms | {:.1} ms | {:.2} |",
+                    f.as_secs_f64() * 1e3,
+                    s.as_secs_f64() * 1e3,
+                    f.as_secs_f64() / s.as_secs_f64().max(1e-9)
+                );
+            }
+            Err(e) => {
+                failed = true;
+                println!(
+                    "| {name} | failed: {} | | |",
+                    e.lines().next().unwrap_or("")
+                );
+            }
+        }
+    }
+    println!();
+    println!("ferroswan/strongSwan ratios above 1 mean ferroswan is faster for throughput and packet rate, slower for set-up time.");
     if failed {
         std::process::exit(1);
     }

@@ -36,11 +36,14 @@ fn ike_messages(pcap: &[u8]) -> Vec<(u16, Vec<u8>)> {
         let Some(udp) = ip.get(ihl..) else { continue };
         let (Some(dport), Some(ulen)) = (
             udp.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]])),
-            udp.get(4..6).map(|p| usize::from(u16::from_be_bytes([p[0], p[1]]))),
+            udp.get(4..6)
+                .map(|p| usize::from(u16::from_be_bytes([p[0], p[1]]))),
         ) else {
             continue;
         };
-        let Some(payload) = udp.get(8..ulen) else { continue };
+        let Some(payload) = udp.get(8..ulen) else {
+            continue;
+        };
         match dport {
             500 if payload.len() >= 28 => out.push((500, payload.to_vec())),
             4500 if payload.len() >= 32 && payload.starts_with(&[0, 0, 0, 0]) => {
@@ -70,9 +73,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let parse = || -> Result<(Vec<(u16, Vec<u8>)>, Ipv4Addr, u64, u64), String> {
         let pcap = std::fs::read(arg(&args, "--pcap")?).map_err(|e| e.to_string())?;
-        let dst: Ipv4Addr = arg(&args, "--dst")?.parse().map_err(|e| format!("--dst: {e}"))?;
-        let count: u64 = arg(&args, "--count")?.parse().map_err(|e| format!("--count: {e}"))?;
-        let secs: u64 = arg(&args, "--seconds")?.parse().map_err(|e| format!("--seconds: {e}"))?;
+        let dst: Ipv4Addr = arg(&args, "--dst")?
+            .parse()
+            .map_err(|e| format!("--dst: {e}"))?;
+        let count: u64 = arg(&args, "--count")?
+            .parse()
+            .map_err(|e| format!("--count: {e}"))?;
+        let secs: u64 = arg(&args, "--seconds")?
+            .parse()
+            .map_err(|e| format!("--seconds: {e}"))?;
         Ok((ike_messages(&pcap), dst, count, secs))
     };
     let (msgs, dst, count, secs) = match parse() {
