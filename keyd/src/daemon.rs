@@ -3,6 +3,7 @@
 //! material: only public halves, and the results of operations (`crate::ops`: IKEv1 SKEYID from a
 //! PSK, RSA signatures of hashes keyd builds itself).
 
+use crate::ops::ikev1::printable;
 use crate::ops::Ops;
 use crate::secrets::{load_secrets_file, Secrets};
 use ipc::keyd::{HostKey, KeydChannel, KeydRequest, KeydResponse, SecretsSummary};
@@ -133,11 +134,25 @@ impl Handler<KeydChannel> for Keyd {
             }
             KeydRequest::V1PskSkeyid(r) => match &*self.secrets.borrow() {
                 Loaded::Ok(ops) => ops.v1_psk_skeyid(&peer, &r),
-                Loaded::Refused(why) => refused_secrets("SKEYID (PSK)", &r.ctx, &peer, why),
+                Loaded::Refused(why) => {
+                    let what = format!(
+                        "SKEYID (PSK) for {}/{}",
+                        printable(&r.local_id.to_string()),
+                        printable(&r.remote_id.to_string())
+                    );
+                    refused_secrets(&what, &r.ctx, &peer, why)
+                }
             },
             KeydRequest::V1RsaSign(r) => match &*self.secrets.borrow() {
                 Loaded::Ok(ops) => ops.v1_rsa_sign(&peer, &r),
-                Loaded::Refused(why) => refused_secrets("RSA signature", &r.ctx, &peer, why),
+                Loaded::Refused(why) => {
+                    let what = format!(
+                        "RSA signature of {} for {}",
+                        if r.initiator { "HASH_I" } else { "HASH_R" },
+                        printable(&r.local_id.to_string())
+                    );
+                    refused_secrets(&what, &r.ctx, &peer, why)
+                }
             },
         })
     }
@@ -159,7 +174,7 @@ fn refused_secrets(
     };
     tracing::warn!(
         "keyd: \"{}\" #{} peer {}: refused {what} asked by {peer}: {why}",
-        crate::ops::ikev1::printable(&ctx.conn),
+        printable(&ctx.conn),
         ctx.serial,
         ctx.peer
     );

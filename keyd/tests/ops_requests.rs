@@ -538,8 +538,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn no_response_carries_the_psk_or_the_private_key() {
     let fx = rsa_fixture();
     let psk = b"west-east secret";
-    let ops_text = format!("{PSK_SECRETS}");
-    let psk_ops = ops_from(&ops_text);
+    let psk_ops = ops_from(PSK_SECRETS);
     let mut responses = Vec::new();
     for role in [Role::Ikerd, Role::Confd] {
         for prf in ALL_PRFS {
