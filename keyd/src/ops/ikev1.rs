@@ -152,10 +152,12 @@ pub fn check_id_body(local_id: &IkeId, id_b: &[u8]) -> Result<(), String> {
     };
     let ok = match local_id {
         IkeId::Ip(IpAddr::V4(a)) => id_type == ID_IPV4_ADDR && data == a.octets(),
-        IkeId::Ip(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
-            Some(v4) => id_type == ID_IPV4_ADDR && data == v4.octets(),
-            None => id_type == ID_IPV6_ADDR && data == a.octets(),
-        },
+        // An IPv4-mapped address may go out in either form.
+        IkeId::Ip(IpAddr::V6(a)) => {
+            (id_type == ID_IPV6_ADDR && data == a.octets())
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| id_type == ID_IPV4_ADDR && data == v4.octets())
+        }
         IkeId::Fqdn(name) => id_type == ID_FQDN && data.eq_ignore_ascii_case(name.as_bytes()),
         IkeId::UserFqdn(name) => {
             id_type == ID_USER_FQDN && data.eq_ignore_ascii_case(name.as_bytes())
@@ -402,6 +404,11 @@ mod tests {
         a6[15] = 1;
         assert!(check_id_body(&ip6, &body(5, &a6)).is_ok());
         assert!(check_id_body(&ip6, &body(1, &a6)).is_err());
+        let mapped = IkeId::Ip("::ffff:192.0.2.1".parse().unwrap());
+        assert!(check_id_body(&mapped, &body(1, &[192, 0, 2, 1])).is_ok());
+        let mapped6: std::net::Ipv6Addr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(check_id_body(&mapped, &body(5, &mapped6.octets())).is_ok());
+        assert!(check_id_body(&mapped, &body(1, &[192, 0, 2, 2])).is_err());
         assert!(check_id_body(&IkeId::KeyId(vec![1, 2]), &body(11, &[1, 2])).is_ok());
         assert!(check_id_body(&IkeId::Dn("CN=west".into()), &body(9, &[0x30, 0])).is_ok());
         assert!(check_id_body(&IkeId::Dn("CN=west".into()), &body(2, b"west")).is_err());
