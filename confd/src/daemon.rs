@@ -5,10 +5,17 @@
 //! routed (policies with no SA), brings up every `auto=manual` conn and routes every `auto=route`
 //! one at start-up, and installs all of them again each time the link to fwd (re)connects, so a
 //! restarted fwd gets its state back. The translation into fwd's terms is `crate::manual`.
+//!
+//! IKE: confd keeps the set of conns "added" to ikerd (`auto=add|route|start`, plus `ipsecctl add`,
+//! minus `ipsecctl delete`; `ipsecctl route` of an IKE conn makes it `auto=route`) and pushes the
+//! whole set (`LoadConns`) at start-up, each time the link to ikerd (re)connects, and whenever a
+//! verb or a reload changes it. ikerd owns everything of those conns in fwd (their traps too), so
+//! confd never installs an IKE conn in fwd itself. The translation is `crate::ike_conn`.
 
 use ipc::client::Link;
 use ipc::ctl::{CtlChannel, CtlRequest, CtlResponse, DaemonReport, ReloadSummary};
 use ipc::fwd::{FwdChannel, FwdRequest, FwdResponse};
+use ipc::ike::{IkeAuto, IkeConn, IkeStatusReport, LoadSummary};
 use ipc::ikerd::{IkerdChannel, IkerdRequest, IkerdResponse};
 use ipc::keyd::{KeydChannel, KeydRequest, KeydResponse};
 use ipc::peer::Authz;
@@ -17,16 +24,18 @@ use ipc::server::{self, Handler, Peer, Reply, Server};
 use ipc::status::DaemonStatus;
 use ipc::{Dirs, IpcError, Role};
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::conf::model::Auto;
 use crate::conf::{self, Config, ConfigDiff, GroupAction, Orientation};
-use crate::manual;
+use crate::{barf, ike_conn, manual};
 
 /// How long confd waits for a peer daemon's answer before reporting it unreachable.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+/// ikerd may have many conns to tear down or start when it loads a new set.
+const IKERD_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Confd {
     dirs: Dirs,
@@ -40,6 +49,30 @@ pub struct Confd {
     ikerd: Link<IkerdChannel>,
     /// Conns confd has installed in fwd (or will, once fwd is reachable).
     pushed: RefCell<Pushed>,
+    /// IKE conns added to ikerd, with what ikerd is to do with each (see the module doc).
+    added: RefCell<BTreeMap<String, IkeAuto>>,
+    /// Held while a `LoadConns` is built and sent, so that pushes reach ikerd in order.
+    ike_push: tokio::sync::Mutex<()>,
+    /// The conns of the last push ikerd accepted (None: none yet, or the last one failed), and a
+    /// line saying how the last push went.
+    ike_last: RefCell<(Option<Vec<IkeConn>>, Option<String>)>,
+}
+
+/// Why a push of the IKE conns did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PushError {
+    /// ikerd answered, refusing the whole set (its state is unchanged).
+    Refused(String),
+    /// ikerd could not be asked; confd pushes again when the link comes back.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Refused(e) | PushError::Unreachable(e) => f.write_str(e),
+        }
+    }
 }
 
 /// What confd keeps installed in fwd, by conn name.
@@ -53,7 +86,8 @@ pub struct Pushed {
 
 impl Pushed {
     /// What a freshly loaded configuration asks for: `auto=manual` conns (and FreeS/WAN 1.x's
-    /// `manualstart=`) up, `auto=route` conns routed (until IKE exists they stay traps).
+    /// `manualstart=`) up, `auto=route` shunts and manual conns routed. `auto=route` IKE conns are
+    /// ikerd's: it installs their traps.
     pub fn wanted(config: &Config) -> Pushed {
         let mut p = Pushed::default();
         for c in &config.conns {
@@ -61,10 +95,10 @@ impl Pushed {
                 Auto::Manual => {
                     p.up.insert(c.name.clone());
                 }
-                Auto::Route => {
+                Auto::Route if !ike_conn::is_ike(c) => {
                     p.routed.insert(c.name.clone());
                 }
-                Auto::Ignore | Auto::Add | Auto::Start => {}
+                Auto::Route | Auto::Ignore | Auto::Add | Auto::Start => {}
             }
         }
         for name in &config.setup.manualstart {
@@ -144,7 +178,35 @@ impl Confd {
             &self.config.borrow(),
             self.config_error.borrow().as_deref(),
         );
+        let added = self.added.borrow().len();
+        match &self.ike_last.borrow().1 {
+            Some(last) => s.notes.push(format!(
+                "{added} IKE conns added to ikerd; last load: {last}"
+            )),
+            None => s.notes.push(format!("{added} IKE conns added to ikerd")),
+        }
         s
+    }
+
+    fn new(
+        dirs: Dirs,
+        config: Config,
+        config_error: Option<String>,
+        server: Rc<Server<CtlChannel>>,
+    ) -> Confd {
+        Confd {
+            keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Confd, None),
+            fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Confd, None),
+            ikerd: Link::spawn(dirs.socket::<IkerdChannel>(), Role::Confd, None),
+            dirs,
+            pushed: RefCell::new(Pushed::wanted(&config)),
+            added: RefCell::new(ike_conn::wanted(&config)),
+            config: RefCell::new(config),
+            config_error: RefCell::new(config_error),
+            server,
+            ike_push: tokio::sync::Mutex::new(()),
+            ike_last: RefCell::new((None, None)),
+        }
     }
 
     /// `ipsecctl reload`: load anew; on success swap in the new config, say what changed, and bring
@@ -152,7 +214,7 @@ impl Confd {
     /// `auto=route` ones brought up and routed).
     async fn reload(&self) -> CtlResponse {
         let path = self.dirs.ipsec_conf();
-        match conf::load(&path) {
+        match load_config(&path) {
             Ok((new, warnings)) => {
                 let warnings: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
                 for w in &warnings {
@@ -171,6 +233,10 @@ impl Confd {
                 *self.config_error.borrow_mut() = None;
                 let mut warnings = warnings;
                 warnings.extend(self.apply_reload(&d).await);
+                warnings.extend(self.apply_reload_ike(&d).await);
+                if !d.is_empty() {
+                    self.push_updowns("reload").await;
+                }
                 CtlResponse::Reloaded(ReloadSummary {
                     added: d.added,
                     removed: d.removed,
@@ -315,6 +381,14 @@ impl Confd {
 
     /// `ipsecctl route NAME`.
     async fn route(&self, name: &str) -> CtlResponse {
+        if self
+            .config
+            .borrow()
+            .conn(name)
+            .is_some_and(ike_conn::is_ike)
+        {
+            return self.ike_route(name).await;
+        }
         if self.pushed.borrow().up.contains(name) {
             return CtlResponse::Done(vec![format!(
                 "\"{name}\" is up: its policies are routed already"
@@ -340,6 +414,14 @@ impl Confd {
 
     /// `ipsecctl unroute NAME`: SAs, policies and routes removed.
     async fn unroute(&self, name: &str) -> CtlResponse {
+        if self
+            .config
+            .borrow()
+            .conn(name)
+            .is_some_and(ike_conn::is_ike)
+        {
+            return self.ike_unroute(name).await;
+        }
         match self.remove(name, RemoveMode::Everything).await {
             Ok((sas, policies)) => {
                 let line = format!("\"{name}\": unrouted ({sas} SAs, {policies} policies removed)");
@@ -515,8 +597,484 @@ impl Confd {
             if !self.fwd.is_up() {
                 continue;
             }
+            self.push_updowns("link to fwd up").await;
             self.push_all("link to fwd up").await;
         }
+    }
+
+    // ------------------------------------------------------------------ IKE conns and ikerd
+
+    /// Why conn `name` cannot be negotiated by IKE (or that it does not exist); `Ok` when it can.
+    fn check_ike_name(&self, name: &str) -> Result<(), String> {
+        let config = self.config.borrow();
+        let Some(c) = config.conn(name) else {
+            return Err(format!(
+                "no connection named \"{name}\" in {}; nothing changed",
+                self.dirs.ipsec_conf().display()
+            ));
+        };
+        if ike_conn::is_ike(c) {
+            return Ok(());
+        }
+        let why = if c.manual.is_some() || c.auto == Auto::Manual {
+            format!("it is manually keyed: use `ipsecctl manual up|down {name}`")
+        } else {
+            format!("it is a shunt or policy-group conn: use `ipsecctl route|unroute {name}`")
+        };
+        Err(format!(
+            "\"{name}\" is not negotiated by IKE ({why}); nothing changed"
+        ))
+    }
+
+    /// The `IkeConn` for conn `name` of the running config, oriented to this host.
+    fn build_ike_conn(
+        &self,
+        name: &str,
+        auto: IkeAuto,
+        host: &HostFacts,
+    ) -> Result<IkeConn, String> {
+        let config = self.config.borrow();
+        let conn = config.conn(name).ok_or_else(|| {
+            format!(
+                "\"{name}\": no longer in {}",
+                self.dirs.ipsec_conf().display()
+            )
+        })?;
+        let orientation = conf::orient(conn, &host.addrs).map_err(|e| e.to_string())?;
+        ike_conn::ike_conn(conn, orientation, auto, &host.info)
+    }
+
+    /// Every added conn that can be built now; one line for each that cannot.
+    fn ike_conns(&self) -> (Vec<IkeConn>, Vec<String>) {
+        let host = HostFacts::now();
+        let added = self.added.borrow().clone();
+        let mut conns = Vec::new();
+        let mut problems = Vec::new();
+        for (name, auto) in added {
+            match self.build_ike_conn(&name, auto, &host) {
+                Ok(c) => conns.push(c),
+                Err(e) => problems.push(format!("{e}; not loaded into ikerd")),
+            }
+        }
+        (conns, problems)
+    }
+
+    /// Send ikerd the whole set of added conns (`LoadConns`). Logs what ikerd changed.
+    async fn push_ikerd(&self, why: &str) -> Result<LoadSummary, PushError> {
+        let _order = self.ike_push.lock().await;
+        let (conns, problems) = self.ike_conns();
+        for p in &problems {
+            tracing::error!("{p}");
+        }
+        let settings = ike_conn::settings(&self.config.borrow());
+        let n = conns.len();
+        let req = IkerdRequest::LoadConns {
+            settings,
+            conns: conns.clone(),
+        };
+        let result = match self.ikerd.call(req, IKERD_LOAD_TIMEOUT).await {
+            Ok((IkerdResponse::Loaded(s), _)) => Ok(s),
+            Ok((IkerdResponse::Error(e), _)) => {
+                Err(PushError::Refused(format!("ikerd refused the conns: {e}")))
+            }
+            Ok((other, _)) => Err(PushError::Refused(format!("ikerd answered {other:?}"))),
+            Err(e) => Err(PushError::Unreachable(format!("ikerd unreachable: {e}"))),
+        };
+        let mut last = self.ike_last.borrow_mut();
+        match &result {
+            Ok(s) => {
+                let line = format!(
+                    "{n} conns ({why}): added {:?}, removed {:?}, replaced {:?}, refused {:?}",
+                    s.added, s.removed, s.replaced, s.refused
+                );
+                tracing::info!("loaded into ikerd: {line}");
+                for r in &s.refused {
+                    tracing::error!("ikerd refused {r}");
+                }
+                last.0 = Some(conns);
+                last.1 = Some(line);
+            }
+            Err(e) => {
+                tracing::error!("{n} IKE conns not loaded into ikerd ({why}): {e}");
+                last.0 = None;
+                last.1 = Some(format!("failed ({why}): {e}"));
+            }
+        }
+        result
+    }
+
+    /// Tell fwd the `leftupdown=`/`leftfirewall=` of this host's end of every IKE conn (the whole
+    /// set): fwd runs only these scripts, when ikerd reports a conn up or down.
+    async fn push_updowns(&self, why: &str) {
+        let list = updown_configs(&self.config.borrow(), &local_addrs());
+        let n = list.len();
+        match self
+            .fwd
+            .call(FwdRequest::SetUpdowns(list), PEER_TIMEOUT)
+            .await
+        {
+            Ok((FwdResponse::UpdownsSet { .. }, _)) => {
+                if n > 0 {
+                    tracing::info!("{why}: updown settings of {n} conns sent to fwd");
+                }
+            }
+            Ok((FwdResponse::Denied(e) | FwdResponse::Error(e), _)) => {
+                tracing::error!("{why}: fwd refused the updown settings: {e}")
+            }
+            Ok((other, _)) => tracing::error!("{why}: fwd answered {other:?} to SetUpdowns"),
+            Err(e) => tracing::warn!("{why}: updown settings not sent: fwd unreachable: {e}"),
+        }
+    }
+
+    /// Push the IKE conns each time the link to ikerd comes up (a restarted ikerd starts empty).
+    async fn sync_ikerd(self: Rc<Self>) {
+        let mut connected = self.ikerd.on_connect();
+        connected.mark_changed();
+        loop {
+            if connected.changed().await.is_err() {
+                return;
+            }
+            if !self.ikerd.is_up() {
+                continue;
+            }
+            let _ = self.push_ikerd("link to ikerd up").await;
+        }
+    }
+
+    /// After a reload: bring the added set in line with the new file and push it if any IKE conn
+    /// changed. Returns one line per problem.
+    async fn apply_reload_ike(&self, d: &ConfigDiff) -> Vec<String> {
+        let new_added = reload_added(&self.added.borrow(), &self.config.borrow(), d);
+        *self.added.borrow_mut() = new_added;
+        let (conns, mut problems) = self.ike_conns();
+        let unchanged = self.ike_last.borrow().0.as_ref() == Some(&conns) && !d.setup_changed;
+        if unchanged {
+            return problems;
+        }
+        match self.push_ikerd("reload").await {
+            Ok(s) => problems.extend(s.refused.iter().map(|r| format!("ikerd refused {r}"))),
+            Err(e) => problems.push(e.to_string()),
+        }
+        problems
+    }
+
+    /// The lines of a push's summary that concern `name`.
+    fn summary_lines(name: &str, s: &LoadSummary) -> Vec<String> {
+        let mine = |n: &String| n == name || n.starts_with(&format!("{name}["));
+        let mut v = Vec::new();
+        for (what, list) in [
+            ("loaded into ikerd", &s.added),
+            ("removed from ikerd", &s.removed),
+            ("replaced in ikerd", &s.replaced),
+        ] {
+            if list.iter().any(mine) {
+                v.push(format!("\"{name}\": {what}"));
+            }
+        }
+        v
+    }
+
+    /// Change the added set with `change`, push, and answer; when ikerd refuses, the old set is
+    /// put back ("nothing changed").
+    async fn change_added(
+        &self,
+        name: &str,
+        done: String,
+        change: impl FnOnce(&mut BTreeMap<String, IkeAuto>),
+    ) -> CtlResponse {
+        let before = self.added.borrow().clone();
+        change(&mut self.added.borrow_mut());
+        match self.push_ikerd(&format!("ipsecctl, \"{name}\"")).await {
+            Ok(s) => {
+                if let Some(r) = s
+                    .refused
+                    .iter()
+                    .find(|r| r.starts_with(name) || r.starts_with(&format!("\"{name}\"")))
+                {
+                    *self.added.borrow_mut() = before;
+                    return CtlResponse::Error(format!("ikerd refused {r}"));
+                }
+                let mut lines = vec![done];
+                lines.extend(Self::summary_lines(name, &s));
+                tracing::info!("{}", lines.join("; "));
+                CtlResponse::Done(lines)
+            }
+            Err(PushError::Refused(e)) => {
+                *self.added.borrow_mut() = before;
+                CtlResponse::Error(format!("\"{name}\": {e}; nothing changed"))
+            }
+            Err(PushError::Unreachable(e)) => CtlResponse::Done(vec![
+                done,
+                format!("{e}: ikerd gets the conn when it comes back"),
+            ]),
+        }
+    }
+
+    /// `ipsecctl add NAME`.
+    async fn ike_add(&self, name: &str) -> CtlResponse {
+        if let Err(e) = self.check_ike_name(name) {
+            return CtlResponse::Error(e);
+        }
+        if let Some(a) = self.added.borrow().get(name) {
+            return CtlResponse::Done(vec![format!(
+                "\"{name}\": already added (auto={})",
+                auto_word(*a)
+            )]);
+        }
+        if let Err(e) = self.build_ike_conn(name, IkeAuto::Add, &HostFacts::now()) {
+            return CtlResponse::Error(format!("{e}; nothing changed"));
+        }
+        self.change_added(name, format!("\"{name}\": added"), |a| {
+            a.insert(name.to_string(), IkeAuto::Add);
+        })
+        .await
+    }
+
+    /// `ipsecctl delete NAME`: ikerd tears its SAs down (telling the peer) and forgets it.
+    async fn ike_delete(&self, name: &str) -> CtlResponse {
+        if let Err(e) = self.check_ike_name(name) {
+            return CtlResponse::Error(e);
+        }
+        if !self.added.borrow().contains_key(name) {
+            return CtlResponse::Error(format!("\"{name}\" is not added; nothing changed"));
+        }
+        self.change_added(name, format!("\"{name}\": deleted"), |a| {
+            a.remove(name);
+        })
+        .await
+    }
+
+    /// `ipsecctl replace NAME`: read ipsec.conf again, take this conn's new definition (only this
+    /// one: the others stay as they run), and load it into ikerd in place of the old one.
+    async fn ike_replace(&self, name: &str) -> CtlResponse {
+        let path = self.dirs.ipsec_conf();
+        let new = match load_config(&path) {
+            Ok((c, _)) => c,
+            Err(errors) => {
+                let mut lines: Vec<String> =
+                    errors.iter().take(20).map(|e| e.to_string()).collect();
+                lines.push(format!(
+                    "{} not read again; \"{name}\" and everything else unchanged",
+                    path.display()
+                ));
+                return CtlResponse::Error(lines.join("\n"));
+            }
+        };
+        let Some(conn) = new.conn(name).cloned() else {
+            return CtlResponse::Error(format!(
+                "no connection named \"{name}\" in {} any more (`ipsecctl delete {name}` removes it from ikerd); nothing changed",
+                path.display()
+            ));
+        };
+        if !ike_conn::is_ike(&conn) {
+            return CtlResponse::Error(format!(
+                "\"{name}\" is not negotiated by IKE in {}; nothing changed",
+                path.display()
+            ));
+        }
+        let host = HostFacts::now();
+        let auto = self
+            .added
+            .borrow()
+            .get(name)
+            .copied()
+            .unwrap_or(IkeAuto::Add);
+        let checked = conf::orient(&conn, &host.addrs)
+            .map_err(|e| e.to_string())
+            .and_then(|o| ike_conn::ike_conn(&conn, o, auto, &host.info));
+        if let Err(e) = checked {
+            return CtlResponse::Error(format!("{e}; nothing changed"));
+        }
+        let old_conn = {
+            let mut config = self.config.borrow_mut();
+            let old = config.conns.iter().position(|c| c.name == name);
+            match old {
+                Some(i) => config
+                    .conns
+                    .get_mut(i)
+                    .map(|slot| std::mem::replace(slot, conn)),
+                None => {
+                    config.conns.push(conn);
+                    None
+                }
+            }
+        };
+        let resp = self
+            .change_added(name, format!("\"{name}\": replaced"), |a| {
+                a.insert(name.to_string(), auto);
+            })
+            .await;
+        self.push_updowns("replace").await;
+        if matches!(resp, CtlResponse::Error(_)) {
+            // ikerd refused: the running definition goes back too
+            let mut config = self.config.borrow_mut();
+            match old_conn {
+                Some(old) => {
+                    if let Some(slot) = config.conns.iter_mut().find(|c| c.name == name) {
+                        *slot = old;
+                    }
+                }
+                None => config.conns.retain(|c| c.name != name),
+            }
+        }
+        resp
+    }
+
+    /// `ipsecctl route NAME` of an IKE conn: ikerd loads it as `auto=route` (traps in fwd).
+    async fn ike_route(&self, name: &str) -> CtlResponse {
+        if let Err(e) = self.build_ike_conn(name, IkeAuto::Route, &HostFacts::now()) {
+            return CtlResponse::Error(format!("{e}; nothing changed"));
+        }
+        match self.added.borrow().get(name) {
+            Some(IkeAuto::Route) => {
+                return CtlResponse::Done(vec![format!("\"{name}\": routed already")])
+            }
+            Some(IkeAuto::Start) => {
+                return CtlResponse::Done(vec![format!(
+                    "\"{name}\": auto=start: ikerd keeps it up (its policies are routed)"
+                )])
+            }
+            Some(IkeAuto::Add) | None => {}
+        }
+        self.change_added(
+            name,
+            format!("\"{name}\": routed (ikerd installs its traps)"),
+            |a| {
+                a.insert(name.to_string(), IkeAuto::Route);
+            },
+        )
+        .await
+    }
+
+    /// `ipsecctl unroute NAME` of an IKE conn: back to `auto=add`.
+    async fn ike_unroute(&self, name: &str) -> CtlResponse {
+        match self.added.borrow().get(name) {
+            Some(IkeAuto::Route) => {}
+            Some(a) => {
+                return CtlResponse::Error(format!(
+                    "\"{name}\" is not routed (auto={}); nothing changed",
+                    auto_word(*a)
+                ))
+            }
+            None => return CtlResponse::Error(format!("\"{name}\" is not added; nothing changed")),
+        }
+        self.change_added(name, format!("\"{name}\": unrouted"), |a| {
+            a.insert(name.to_string(), IkeAuto::Add);
+        })
+        .await
+    }
+
+    /// Up or down through ikerd, for an added IKE conn.
+    async fn ike_updown(&self, name: &str, up: bool) -> CtlResponse {
+        if let Err(e) = self.check_ike_name(name) {
+            return CtlResponse::Error(e);
+        }
+        if !self.added.borrow().contains_key(name) {
+            return CtlResponse::Error(format!(
+                "\"{name}\" is not added (auto=ignore): `ipsecctl add {name}` first; nothing changed"
+            ));
+        }
+        let req = if up {
+            IkerdRequest::Up(name.to_string())
+        } else {
+            IkerdRequest::Down(name.to_string())
+        };
+        match self.ikerd.call(req, PEER_TIMEOUT).await {
+            Ok((IkerdResponse::Done(lines), _)) => {
+                for l in &lines {
+                    tracing::info!("{l}");
+                }
+                CtlResponse::Done(lines)
+            }
+            Ok((IkerdResponse::Error(e), _)) => CtlResponse::Error(format!("ikerd: {e}")),
+            Ok((other, _)) => CtlResponse::Error(format!("ikerd answered {other:?}")),
+            Err(e) => CtlResponse::Error(format!("ikerd unreachable: {e}")),
+        }
+    }
+
+    async fn ike_up(&self, name: &str) -> CtlResponse {
+        self.ike_updown(name, true).await
+    }
+
+    async fn ike_down(&self, name: &str) -> CtlResponse {
+        self.ike_updown(name, false).await
+    }
+
+    async fn ike_report(&self) -> Result<IkeStatusReport, String> {
+        match self.ikerd.call(IkerdRequest::IkeStatus, PEER_TIMEOUT).await {
+            Ok((IkerdResponse::IkeStatus(r), _)) => Ok(r),
+            Ok((IkerdResponse::Error(e), _)) => Err(format!("ikerd: {e}")),
+            Ok((other, _)) => Err(format!("ikerd answered {other:?}")),
+            Err(e) => Err(format!("ikerd unreachable: {e}")),
+        }
+    }
+
+    async fn fwd_look(&self) -> Result<ipc::policy::Look, String> {
+        match self.look().await {
+            CtlResponse::Look(l) => Ok(l),
+            CtlResponse::Error(e) => Err(e),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    /// `ipsecctl status` / `trafficstatus`: ikerd's report with fwd's counters (when fwd answers).
+    async fn ike_status(&self) -> CtlResponse {
+        match self.ike_report().await {
+            Ok(ike) => CtlResponse::IkeStatus {
+                ike,
+                look: self.fwd_look().await.ok(),
+            },
+            Err(e) => CtlResponse::Error(e),
+        }
+    }
+
+    /// `ipsecctl barf`: see `crate::barf`.
+    async fn barf(&self) -> String {
+        let daemons = self.status().await;
+        let binaries = daemons
+            .iter()
+            .filter_map(|d| match d {
+                DaemonReport::Ok(s) => Some(s),
+                DaemonReport::Unreachable { .. } => None,
+            })
+            .map(|s| {
+                let exe = std::fs::read_link(format!("/proc/{}/exe", s.pid))
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|e| format!("binary unknown ({e})"));
+                (
+                    s.role.name().to_string(),
+                    format!("pid {} uid {}, {exe}", s.pid, s.uid),
+                )
+            })
+            .collect();
+        let ike = self.ike_report().await;
+        let look = self.fwd_look().await;
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "?".into())
+        };
+        let pushed = self.pushed.borrow().clone();
+        let input = barf::BarfInput {
+            now_unix: ipc::status::now_unix(),
+            hostname: read("/proc/sys/kernel/hostname"),
+            kernel: read("/proc/sys/kernel/osrelease"),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            binaries,
+            config_path: self.dirs.ipsec_conf().display().to_string(),
+            config: self.config.borrow().clone(),
+            config_error: self.config_error.borrow().clone(),
+            added: self.added.borrow().clone(),
+            manual_up: pushed.up.iter().cloned().collect(),
+            routed: pushed.routed.iter().cloned().collect(),
+            last_ike_load: self.ike_last.borrow().1.clone(),
+            daemons,
+            ike,
+            look,
+            logs: barf::logs(&self.dirs.run),
+        };
+        let text = barf::render(&input);
+        barf::redact(&text, &barf::config_secrets(&self.config.borrow()))
     }
 
     async fn keyd_call(&self, req: KeydRequest) -> CtlResponse {
@@ -586,7 +1144,13 @@ impl Handler<CtlChannel> for Confd {
             CtlRequest::Unroute(name) => self.unroute(&name).await,
             CtlRequest::Look => self.look().await,
             CtlRequest::SaSecrets => self.sa_secrets(&peer).await,
-            other => CtlResponse::Error(format!("not implemented yet: {other:?}")),
+            CtlRequest::Up(name) => self.ike_up(&name).await,
+            CtlRequest::Down(name) => self.ike_down(&name).await,
+            CtlRequest::Add(name) => self.ike_add(&name).await,
+            CtlRequest::Delete(name) => self.ike_delete(&name).await,
+            CtlRequest::Replace(name) => self.ike_replace(&name).await,
+            CtlRequest::IkeStatus | CtlRequest::TrafficStatus => self.ike_status().await,
+            CtlRequest::Barf => CtlResponse::Barf(self.barf().await),
         })
     }
 }
@@ -596,18 +1160,9 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
     let (listener, path) = server::listen::<CtlChannel>(&dirs.run)?;
     let (config, config_error) = initial_config(&dirs);
     let srv = Server::<CtlChannel>::new(Authz::from_system("ipsec"));
-    let pushed = Pushed::wanted(&config);
-    let confd = Rc::new(Confd {
-        dirs: dirs.clone(),
-        config: RefCell::new(config),
-        config_error: RefCell::new(config_error),
-        server: srv.clone(),
-        keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Confd, None),
-        fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Confd, None),
-        ikerd: Link::spawn(dirs.socket::<IkerdChannel>(), Role::Confd, None),
-        pushed: RefCell::new(pushed),
-    });
+    let confd = Rc::new(Confd::new(dirs.clone(), config, config_error, srv.clone()));
     tokio::task::spawn_local(confd.clone().sync_fwd());
+    tokio::task::spawn_local(confd.clone().sync_ikerd());
     srv.spawn(listener, confd);
     ipc::runtime::ready_until_signal(Role::Confd, &path).await;
     Ok(())
@@ -629,6 +1184,140 @@ pub fn local_addrs() -> Vec<std::net::IpAddr> {
     .collect()
 }
 
+/// What orienting and building IKE conns needs to know about this host, read once per push.
+struct HostFacts {
+    addrs: Vec<std::net::IpAddr>,
+    info: ike_conn::HostInfo,
+}
+
+impl HostFacts {
+    fn now() -> HostFacts {
+        let addrs = local_addrs();
+        let info = ike_conn::HostInfo {
+            default_route: default_route_addr(&addrs),
+        };
+        HostFacts { addrs, info }
+    }
+}
+
+/// The address of the interface that holds the main table's default route (IPv4 first), for
+/// `%defaultroute`: read from /proc/net/route and /proc/net/ipv6_route (no privilege needed).
+/// fwd's own table (220) is not in those files, so an extruded `0.0.0.0/0` tunnel never counts.
+fn default_route_addr(addrs: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    let (if4, if6) = default_route_ifaces(&v4, &v6);
+    let Ok(ifs) = nix::ifaddrs::getifaddrs() else {
+        return None;
+    };
+    let ifs: Vec<_> = ifs.collect();
+    let pick = |name: &str, v4: bool| {
+        ifs.iter().find_map(|i| {
+            if i.interface_name != name {
+                return None;
+            }
+            let a = i.address.as_ref()?;
+            let ip = if v4 {
+                std::net::IpAddr::V4(a.as_sockaddr_in()?.ip())
+            } else {
+                let ip = a.as_sockaddr_in6()?.ip();
+                if ip.is_unicast_link_local() {
+                    return None;
+                }
+                std::net::IpAddr::V6(ip)
+            };
+            addrs.contains(&ip).then_some(ip)
+        })
+    };
+    if4.and_then(|n| pick(&n, true))
+        .or_else(|| if6.and_then(|n| pick(&n, false)))
+}
+
+/// The interfaces of the default routes in /proc/net/route and /proc/net/ipv6_route text.
+fn default_route_ifaces(v4: &str, v6: &str) -> (Option<String>, Option<String>) {
+    let if4 = v4.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.as_slice() {
+            [iface, "00000000", _, _, _, _, _, "00000000", ..] => Some(iface.to_string()),
+            _ => None,
+        }
+    });
+    let zero = "00000000000000000000000000000000";
+    let if6 = v6.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.as_slice() {
+            [dst, "00", _, _, gw, .., iface] if *dst == zero && *gw != zero && *iface != "lo" => {
+                Some(iface.to_string())
+            }
+            _ => None,
+        }
+    });
+    (if4, if6)
+}
+
+/// The updown settings of this host's end of every IKE conn that has any.
+fn updown_configs(config: &Config, addrs: &[std::net::IpAddr]) -> Vec<ipc::fwd::UpdownConfig> {
+    config
+        .conns
+        .iter()
+        .filter(|c| ike_conn::is_ike(c))
+        .filter_map(|c| {
+            let end = match conf::orient(c, addrs) {
+                Ok(Orientation::LeftIsLocal) => &c.left,
+                Ok(Orientation::RightIsLocal) => &c.right,
+                _ => return None,
+            };
+            (end.updown.is_some() || end.firewall).then(|| ipc::fwd::UpdownConfig {
+                conn: c.name.clone(),
+                script: end.updown.clone(),
+                firewall: end.firewall,
+            })
+        })
+        .collect()
+}
+
+/// `auto=` as written.
+fn auto_word(a: IkeAuto) -> &'static str {
+    match a {
+        IkeAuto::Add => "add",
+        IkeAuto::Route => "route",
+        IkeAuto::Start => "start",
+    }
+}
+
+/// The added set after a reload to `new`: conns gone from the file (or no longer IKE) leave it;
+/// new and modified conns follow their `auto=` (`ignore` takes a modified conn out); the others
+/// (including those `ipsecctl add` added) stay as they are.
+fn reload_added(
+    old: &BTreeMap<String, IkeAuto>,
+    new: &Config,
+    d: &ConfigDiff,
+) -> BTreeMap<String, IkeAuto> {
+    let wanted = ike_conn::wanted(new);
+    let mut out: BTreeMap<String, IkeAuto> = old
+        .iter()
+        .filter(|(n, _)| new.conn(n).is_some_and(ike_conn::is_ike))
+        .map(|(n, a)| (n.clone(), *a))
+        .collect();
+    for name in d.added.iter().chain(&d.modified) {
+        match wanted.get(name) {
+            Some(a) => {
+                out.insert(name.clone(), *a);
+            }
+            None => {
+                out.remove(name);
+            }
+        }
+    }
+    if d.setup_changed {
+        // plutoload=/plutostart= may name conns that did not change themselves
+        for (n, a) in &wanted {
+            out.entry(n.clone()).or_insert(*a);
+        }
+    }
+    out
+}
+
 /// Decide which end of each conn is this host; one line for each conn that cannot be oriented.
 fn orient_all(config: &Config) {
     let addrs = local_addrs();
@@ -646,11 +1335,26 @@ fn orient_all(config: &Config) {
     }
 }
 
+/// Load ipsec.conf as confd runs it: the language's checks, then the IKE conns' `ike=`/`esp=`
+/// proposals (`crate::ike_conn::check_config`). `ipsecctl checkconfig` uses this too.
+pub fn load_config(
+    path: &std::path::Path,
+) -> Result<(Config, Vec<conf::Warning>), Vec<conf::ConfError>> {
+    let (config, mut warnings) = conf::load(path)?;
+    let (errors, more) = ike_conn::check_config(&config);
+    if errors.is_empty() {
+        warnings.extend(more);
+        Ok((config, warnings))
+    } else {
+        Err(errors)
+    }
+}
+
 /// Load ipsec.conf at start-up. With errors, confd still runs (status and checkconfig say why) with
 /// no connections, as pluto runs when `ipsec setup` finds a broken file.
 fn initial_config(dirs: &Dirs) -> (Config, Option<String>) {
     let path = dirs.ipsec_conf();
-    match conf::load(&path) {
+    match load_config(&path) {
         Ok((c, warnings)) => {
             for w in &warnings {
                 tracing::warn!("{w}");
@@ -709,6 +1413,7 @@ mod tests {
         let text = "version 2\n\nconfig setup\n\tmanualstart=listed\n\n\
             conn m\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tspi=0x1000\n\tauto=manual\n\n\
             conn r\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=route\n\n\
+            conn pass\n\tleft=192.0.2.1\n\tright=192.0.2.9\n\ttype=passthrough\n\tauto=route\n\n\
             conn a\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=add\n\n\
             conn listed\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tspi=0x1000\n\tauto=ignore\n";
         let (config, _) = conf::load_str("ipsec.conf", text).unwrap();
@@ -717,9 +1422,82 @@ mod tests {
             p.up.iter().map(String::as_str).collect::<Vec<_>>(),
             ["listed", "m"]
         );
+        // the IKE conn `r` is ikerd's to route (its traps come from ikerd), the shunt is confd's
         assert_eq!(
             p.routed.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["r"]
+            ["pass"]
+        );
+        let added = ike_conn::wanted(&config);
+        assert_eq!(
+            added
+                .iter()
+                .map(|(n, a)| (n.as_str(), *a))
+                .collect::<Vec<_>>(),
+            [("a", IkeAuto::Add), ("r", IkeAuto::Route)]
+        );
+    }
+
+    #[test]
+    fn default_route_interfaces_from_proc() {
+        let v4 =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        let v6 = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth2\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        assert_eq!(
+            default_route_ifaces(v4, v6),
+            (Some("eth0".to_string()), Some("eth2".to_string()))
+        );
+        // no default route: the header only, and v6's unreachable default on lo does not count
+        let lo_only = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        assert_eq!(
+            default_route_ifaces("Iface\tDestination\n", lo_only),
+            (None, None)
+        );
+    }
+
+    /// The added set across reloads: removed conns leave it, new ones follow auto=, modified ones
+    /// follow their new auto= (ignore takes them out), untouched ones (even `ipsecctl add`ed
+    /// auto=ignore ones) stay.
+    #[test]
+    fn reload_keeps_the_added_set_in_line_with_the_file() {
+        let conn = |n: &str, auto: &str| {
+            format!(
+                "conn {n}\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto={auto}\n\n"
+            )
+        };
+        let old_text = format!(
+            "config setup\n\n{}{}{}{}",
+            conn("keep", "add"),
+            conn("byhand", "ignore"),
+            conn("gone", "start"),
+            conn("changes", "start")
+        );
+        let new_text = format!(
+            "config setup\n\n{}{}{}{}",
+            conn("keep", "add"),
+            conn("byhand", "ignore"),
+            conn("changes", "ignore"),
+            conn("fresh", "route")
+        );
+        let (old, _) = conf::load_str("ipsec.conf", &old_text).unwrap();
+        let (new, _) = conf::load_str("ipsec.conf", &new_text).unwrap();
+        let mut added = ike_conn::wanted(&old);
+        added.insert("byhand".into(), IkeAuto::Add);
+        let d = conf::diff(&old, &new);
+        let after = reload_added(&added, &new, &d);
+        assert_eq!(
+            after
+                .iter()
+                .map(|(n, a)| (n.as_str(), *a))
+                .collect::<Vec<_>>(),
+            [
+                ("byhand", IkeAuto::Add),
+                ("fresh", IkeAuto::Route),
+                ("keep", IkeAuto::Add)
+            ]
         );
     }
 
@@ -729,6 +1507,7 @@ mod tests {
     #[derive(Default)]
     struct FakeFwd {
         conns: RefCell<std::collections::BTreeMap<String, ConnState>>,
+        updowns: RefCell<Vec<ipc::fwd::UpdownConfig>>,
         tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
     }
 
@@ -828,6 +1607,11 @@ mod tests {
                         .collect(),
                 ),
                 FwdRequest::Ping => FwdResponse::Pong,
+                FwdRequest::SetUpdowns(list) => {
+                    let conns = n(list.len());
+                    *self.updowns.borrow_mut() = list;
+                    FwdResponse::UpdownsSet { conns }
+                }
                 other => FwdResponse::Error(format!("fake fwd: {other:?}")),
             }
         }
@@ -918,7 +1702,7 @@ mod tests {
             "5a".repeat(20)
         );
         if with_r {
-            t.push_str("conn r\n\tleft=127.0.0.1\n\tright=203.0.113.5\n\trightsubnet=10.5.0.0/16\n\tauthby=secret\n\tauto=route\n\n");
+            t.push_str("conn r\n\tleft=127.0.0.1\n\tright=203.0.113.5\n\trightsubnet=10.5.0.0/16\n\ttype=drop\n\tauthby=never\n\tauto=route\n\n");
         }
         if with_n {
             t.push_str(&format!(
@@ -975,16 +1759,12 @@ mod tests {
             let fake = FakeFwd::start(&dirs.run);
             let (config, error) = initial_config(&dirs);
             assert_eq!(error, None);
-            let confd = Rc::new(Confd {
-                dirs: dirs.clone(),
-                pushed: RefCell::new(Pushed::wanted(&config)),
-                config: RefCell::new(config),
-                config_error: RefCell::new(None),
-                server: Server::<CtlChannel>::new(Authz::default()),
-                keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Confd, None),
-                fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Confd, None),
-                ikerd: Link::spawn(dirs.socket::<IkerdChannel>(), Role::Confd, None),
-            });
+            let confd = Rc::new(Confd::new(
+                dirs.clone(),
+                config,
+                None,
+                Server::<CtlChannel>::new(Authz::default()),
+            ));
             tokio::task::spawn_local(confd.clone().sync_fwd());
             let ask = |peer: Peer, req: CtlRequest| {
                 let c = confd.clone();
@@ -1001,7 +1781,7 @@ mod tests {
             let r = fake.has("r").unwrap();
             assert!(r.sas.is_empty());
             assert_eq!(r.policies.len(), 1);
-            assert_eq!(r.policies[0].action, ipc::policy::PolicyAction::Trap);
+            assert_eq!(r.policies[0].action, ipc::policy::PolicyAction::Drop);
             assert!(fake.has("gcm").is_none() && fake.has("ike").is_none());
 
             // down keeps traps, unroute removes, up again
@@ -1090,6 +1870,436 @@ mod tests {
             assert!(p.up.contains("n") && p.up.contains("m") && !p.routed.contains("r"));
         })
         .unwrap();
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// A stand-in for ikerd on ikerd.sock: keeps the last `LoadConns` set and answers with a
+    /// summary computed as ikerd is specified to (added/removed/replaced by name, refusing conns
+    /// named in `refuse`), records up/down, reports the loaded conns in `IkeStatus`.
+    #[derive(Default)]
+    struct FakeIkerd {
+        loads: RefCell<Vec<Vec<IkeConn>>>,
+        updown: RefCell<Vec<IkerdRequest>>,
+        refuse: RefCell<BTreeSet<String>>,
+        tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+    }
+
+    impl FakeIkerd {
+        fn answer(&self, req: IkerdRequest) -> IkerdResponse {
+            match req {
+                IkerdRequest::LoadConns { settings, conns } => {
+                    assert!(settings.uniqueids);
+                    let refuse = self.refuse.borrow().clone();
+                    let (refused, kept): (Vec<IkeConn>, Vec<IkeConn>) =
+                        conns.into_iter().partition(|c| refuse.contains(&c.name));
+                    let prev = self.loads.borrow().last().cloned().unwrap_or_default();
+                    let mut s = LoadSummary::default();
+                    for c in &kept {
+                        match prev.iter().find(|p| p.name == c.name) {
+                            None => s.added.push(c.name.clone()),
+                            Some(p) if p != c => s.replaced.push(c.name.clone()),
+                            Some(_) => {}
+                        }
+                    }
+                    for p in &prev {
+                        if !kept.iter().any(|c| c.name == p.name) {
+                            s.removed.push(p.name.clone());
+                        }
+                    }
+                    s.refused = refused
+                        .iter()
+                        .map(|c| format!("\"{}\": refused by the fake", c.name))
+                        .collect();
+                    self.loads.borrow_mut().push(kept);
+                    IkerdResponse::Loaded(s)
+                }
+                IkerdRequest::Up(n) => {
+                    self.updown.borrow_mut().push(IkerdRequest::Up(n.clone()));
+                    IkerdResponse::Done(vec![format!("\"{n}\" #1: initiating Main Mode")])
+                }
+                IkerdRequest::Down(n) => {
+                    self.updown.borrow_mut().push(IkerdRequest::Down(n.clone()));
+                    IkerdResponse::Done(vec![format!("\"{n}\": terminating SAs")])
+                }
+                IkerdRequest::IkeStatus => IkerdResponse::IkeStatus(IkeStatusReport {
+                    conns: self
+                        .last()
+                        .iter()
+                        .map(|c| ipc::ike::ConnStatus {
+                            name: c.name.clone(),
+                            summary: "fake".into(),
+                            auth: "PSK".into(),
+                            version: "IKEv1".into(),
+                            auto: c.auto,
+                            state: "unrouted".into(),
+                            last_failure: None,
+                        })
+                        .collect(),
+                    ..IkeStatusReport::default()
+                }),
+                IkerdRequest::Ping => IkerdResponse::Pong,
+                other => IkerdResponse::Error(format!("fake ikerd: {other:?}")),
+            }
+        }
+
+        fn last(&self) -> Vec<IkeConn> {
+            self.loads.borrow().last().cloned().unwrap_or_default()
+        }
+
+        fn names(&self) -> Vec<String> {
+            self.last().iter().map(|c| c.name.clone()).collect()
+        }
+
+        fn start(run: &std::path::Path) -> Rc<FakeIkerd> {
+            use ipc::channel::{ClientMsg, NoEvent, ServerMsg};
+            use ipc::frame::HELLO_MAX;
+            use ipc::hello::{Hello, HelloReply, PROTOCOL_VERSION};
+            let _ = std::fs::remove_file(run.join("ikerd.sock"));
+            let listener = tokio::net::UnixListener::bind(run.join("ikerd.sock")).unwrap();
+            let fake = Rc::new(FakeIkerd::default());
+            let f = fake.clone();
+            let accept = tokio::task::spawn_local(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let f2 = f.clone();
+                    let conn = tokio::task::spawn_local(async move {
+                        let (mut r, mut w) = stream.into_split();
+                        let Ok((_, _)) = ipc::wire::recv::<Hello>(&mut r, HELLO_MAX, false).await
+                        else {
+                            return;
+                        };
+                        let hello = HelloReply::Accepted {
+                            version: PROTOCOL_VERSION,
+                            role: Role::Ikerd,
+                        };
+                        if ipc::wire::send(&mut w, &hello, HELLO_MAX, &[])
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        let max = <IkerdChannel as ipc::Channel>::MAX_FRAME;
+                        while let Ok((msg, _)) =
+                            ipc::wire::recv::<ClientMsg<IkerdRequest>>(&mut r, max, false).await
+                        {
+                            let resp = f2.answer(msg.req);
+                            let out: ServerMsg<IkerdResponse, NoEvent> =
+                                ServerMsg::Response { id: msg.id, resp };
+                            if ipc::wire::send(&mut w, &out, max, &[]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    f.tasks.borrow_mut().push(conn);
+                }
+            });
+            fake.tasks.borrow_mut().push(accept);
+            fake
+        }
+
+        fn stop(&self, run: &std::path::Path) {
+            for t in self.tasks.borrow_mut().drain(..) {
+                t.abort();
+            }
+            let _ = std::fs::remove_file(run.join("ikerd.sock"));
+        }
+    }
+
+    fn ike_test_conf(ike_right: &str, m_spi: &str) -> String {
+        format!(
+            "version 2\n\nconfig setup\n\n\
+             conn ike\n\tleft=127.0.0.1\n\tright={ike_right}\n\tauthby=secret\n\tike=3des-md5-modp1024\n\
+             \tleftupdown=/usr/local/sbin/my-updown\n\trightupdown=/peer/only\n\tauto=add\n\n\
+             conn rt\n\tleft=127.0.0.1\n\tleftsubnet=10.1.0.0/16\n\tright=203.0.113.5\n\trightsubnet=10.5.0.0/16\n\
+             \tauthby=secret\n\tauto=route\n\n\
+             conn ign\n\tright=127.0.0.1\n\tleft=%any\n\tauthby=secret\n\trightfirewall=yes\n\tauto=ignore\n\n\
+             conn unor\n\tleft=198.51.100.1\n\tright=198.51.100.2\n\tauthby=secret\n\tauto=ignore\n\n\
+             conn m\n\tleft=127.0.0.1\n\tright=203.0.113.2\n\tspi={m_spi}\n\
+             \tesp=3des-md5-96\n\tespenckey={K3DES}\n\tespauthkey={KMD5}\n\tauto=manual\n\n"
+        )
+    }
+
+    /// Every IKE verb against fake fwd and ikerd daemons: the start-up push, add/delete/up/down,
+    /// route/unroute of IKE conns, refusals that change nothing, ikerd restarting (pushed again),
+    /// reload (pushed only when an IKE conn changed), replace (one conn re-read), status, barf
+    /// without secrets, and ikerd gone.
+    #[test]
+    fn ike_verbs_against_fake_daemons() {
+        let base = std::env::temp_dir().join(format!("confd-ike-{}", std::process::id()));
+        let dirs = Dirs {
+            config: base.join("etc"),
+            run: base.join("run"),
+        };
+        std::fs::create_dir_all(&dirs.config).unwrap();
+        std::fs::create_dir_all(&dirs.run).unwrap();
+        std::fs::write(dirs.ipsec_conf(), ike_test_conf("203.0.113.4", "0x1000")).unwrap();
+        // a log line that (wrongly) holds a manual key: barf must not pass it on
+        std::fs::write(
+            dirs.run.join("fwd.log"),
+            format!("fwd: started\nfwd: oops {}\n", &K3DES[2..]),
+        )
+        .unwrap();
+        let cred = |uid| ipc::peer::PeerCred {
+            pid: 1,
+            uid,
+            gid: uid,
+        };
+        let root = Peer {
+            role: Role::Ctl,
+            cred: cred(0),
+        };
+        let user = Peer {
+            role: Role::Ctl,
+            cred: cred(1000),
+        };
+        ipc::runtime::run_local(async {
+            let fwd = FakeFwd::start(&dirs.run);
+            let ikerd = FakeIkerd::start(&dirs.run);
+            let (config, error) = initial_config(&dirs);
+            assert_eq!(error, None);
+            let confd = Rc::new(Confd::new(
+                dirs.clone(),
+                config,
+                None,
+                Server::<CtlChannel>::new(Authz::default()),
+            ));
+            tokio::task::spawn_local(confd.clone().sync_fwd());
+            tokio::task::spawn_local(confd.clone().sync_ikerd());
+            let ask = |peer: Peer, req: CtlRequest| {
+                let c = confd.clone();
+                async move { c.handle(peer, req).await.resp }
+            };
+
+            // start-up: auto=add and auto=route IKE conns pushed; fwd gets only the manual conn
+            until("start-up push", || ikerd.names() == ["ike", "rt"]).await;
+            until("manual conn", || fwd.has("m").is_some()).await;
+            let last = ikerd.last();
+            let ike = last.iter().find(|c| c.name == "ike").unwrap();
+            assert_eq!(ike.auto, IkeAuto::Add);
+            assert_eq!(ike.local.host, Some("127.0.0.1".parse().unwrap()));
+            assert_eq!(ike.remote.host, Some("203.0.113.4".parse().unwrap()));
+            assert_eq!(ike.ike.len(), 1);
+            assert_eq!(ike.versions.initiate, 1);
+            assert_eq!(
+                last.iter().find(|c| c.name == "rt").unwrap().auto,
+                IkeAuto::Route
+            );
+            assert!(
+                fwd.has("rt").is_none(),
+                "ikerd, not confd, routes IKE conns"
+            );
+            // fwd learns this host's end's updown settings (not the peer's)
+            until("updowns", || fwd.updowns.borrow().len() == 2).await;
+            let u = fwd.updowns.borrow().clone();
+            assert_eq!(
+                (u[0].conn.as_str(), u[0].script.as_deref(), u[0].firewall),
+                ("ike", Some("/usr/local/sbin/my-updown"), false)
+            );
+            assert_eq!(
+                (u[1].conn.as_str(), u[1].script.as_deref(), u[1].firewall),
+                ("ign", None, true)
+            );
+
+            // add: right-is-local with %any peer; refusals change nothing
+            let t = done_text(&ask(root, CtlRequest::Add("ign".into())).await);
+            assert!(
+                t.contains("\"ign\": added") && t.contains("loaded into ikerd"),
+                "{t}"
+            );
+            let ign = ikerd.last().into_iter().find(|c| c.name == "ign").unwrap();
+            assert_eq!(ign.local.host, Some("127.0.0.1".parse().unwrap()));
+            assert_eq!(
+                (ign.remote.host, &ign.remote.id),
+                (None, &ipc::ike::IkeId::Any)
+            );
+            let t = done_text(&ask(root, CtlRequest::Add("ign".into())).await);
+            assert!(t.contains("already added"), "{t}");
+            let loads = ikerd.loads.borrow().len();
+            for (name, want) in [
+                ("nope", "no connection named \"nope\""),
+                ("m", "manually keyed"),
+                ("unor", "neither left=198.51.100.1 nor right=198.51.100.2"),
+            ] {
+                let e = error_text(&ask(root, CtlRequest::Add(name.into())).await);
+                assert!(e.contains(want) && e.contains("nothing changed"), "{e}");
+            }
+            assert_eq!(
+                ikerd.loads.borrow().len(),
+                loads,
+                "no push for a refused add"
+            );
+            assert!(matches!(
+                ask(user, CtlRequest::Add("ign".into())).await,
+                CtlResponse::PermissionDenied(_)
+            ));
+
+            // up/down go to ikerd, for added conns only
+            let t = done_text(&ask(root, CtlRequest::Up("ign".into())).await);
+            assert!(t.contains("initiating Main Mode"), "{t}");
+            done_text(&ask(root, CtlRequest::Down("ike".into())).await);
+            let e = error_text(&ask(root, CtlRequest::Up("unor".into())).await);
+            assert!(
+                e.contains("not added") && e.contains("ipsecctl add unor"),
+                "{e}"
+            );
+            assert_eq!(
+                *ikerd.updown.borrow(),
+                [
+                    IkerdRequest::Up("ign".into()),
+                    IkerdRequest::Down("ike".into())
+                ]
+            );
+
+            // route / unroute an IKE conn: ikerd loads it as auto=route, then auto=add again
+            done_text(&ask(root, CtlRequest::Route("ign".into())).await);
+            assert_eq!(
+                ikerd.last().iter().find(|c| c.name == "ign").unwrap().auto,
+                IkeAuto::Route
+            );
+            assert!(fwd.has("ign").is_none());
+            done_text(&ask(root, CtlRequest::Unroute("ign".into())).await);
+            assert_eq!(
+                ikerd.last().iter().find(|c| c.name == "ign").unwrap().auto,
+                IkeAuto::Add
+            );
+
+            // delete
+            let t = done_text(&ask(root, CtlRequest::Delete("ign".into())).await);
+            assert!(
+                t.contains("deleted") && t.contains("removed from ikerd"),
+                "{t}"
+            );
+            assert_eq!(ikerd.names(), ["ike", "rt"]);
+            let e = error_text(&ask(root, CtlRequest::Delete("ign".into())).await);
+            assert!(e.contains("not added"), "{e}");
+
+            // ikerd refuses the conn: the add is undone
+            ikerd.refuse.borrow_mut().insert("ign".into());
+            let e = error_text(&ask(root, CtlRequest::Add("ign".into())).await);
+            assert!(e.contains("refused by the fake"), "{e}");
+            assert!(!confd.added.borrow().contains_key("ign"));
+            ikerd.refuse.borrow_mut().clear();
+
+            // status for anyone: ikerd's report and fwd's look
+            match ask(user, CtlRequest::IkeStatus).await {
+                CtlResponse::IkeStatus { ike, look } => {
+                    assert_eq!(ike.conns.len(), 2);
+                    assert!(look.is_some_and(|l| l.sas.len() == 2));
+                }
+                other => panic!("{other:?}"),
+            }
+
+            // ikerd restarts empty: confd pushes the same set again
+            ikerd.stop(&dirs.run);
+            let ikerd = FakeIkerd::start(&dirs.run);
+            until("re-push after ikerd restart", || {
+                ikerd.names() == ["ike", "rt"]
+            })
+            .await;
+
+            // reload: a manual-only change pushes nothing to ikerd; an IKE change does
+            std::fs::write(dirs.ipsec_conf(), ike_test_conf("203.0.113.4", "0x1100")).unwrap();
+            let loads = ikerd.loads.borrow().len();
+            assert!(matches!(
+                ask(root, CtlRequest::Reload).await,
+                CtlResponse::Reloaded(_)
+            ));
+            assert_eq!(ikerd.loads.borrow().len(), loads);
+            std::fs::write(dirs.ipsec_conf(), ike_test_conf("203.0.113.44", "0x1100")).unwrap();
+            assert!(matches!(
+                ask(root, CtlRequest::Reload).await,
+                CtlResponse::Reloaded(_)
+            ));
+            let ike = ikerd.last().into_iter().find(|c| c.name == "ike").unwrap();
+            assert_eq!(ike.remote.host, Some("203.0.113.44".parse().unwrap()));
+
+            // replace re-reads one conn; the others stay as they run
+            std::fs::write(dirs.ipsec_conf(), ike_test_conf("203.0.113.45", "0x1200")).unwrap();
+            let t = done_text(&ask(root, CtlRequest::Replace("ike".into())).await);
+            assert!(t.contains("replaced in ikerd"), "{t}");
+            let ike = ikerd.last().into_iter().find(|c| c.name == "ike").unwrap();
+            assert_eq!(ike.remote.host, Some("203.0.113.45".parse().unwrap()));
+            assert_eq!(
+                confd
+                    .config
+                    .borrow()
+                    .conn("m")
+                    .unwrap()
+                    .manual
+                    .as_ref()
+                    .unwrap()
+                    .spi,
+                Some(0x1100)
+            );
+            std::fs::write(
+                dirs.ipsec_conf(),
+                ike_test_conf("203.0.113.46", "0x1200")
+                    .replace("3des-md5-modp1024", "3des-md5-bogus"),
+            )
+            .unwrap();
+            let loads = ikerd.loads.borrow().len();
+            let e = error_text(&ask(root, CtlRequest::Replace("ike".into())).await);
+            assert!(
+                e.contains("`bogus`") && e.contains("conn `ike`") && e.contains("unchanged"),
+                "{e}"
+            );
+            assert_eq!(ikerd.loads.borrow().len(), loads);
+
+            // barf: sections, no key
+            let b = match ask(user, CtlRequest::Barf).await {
+                CtlResponse::Barf(b) => b,
+                other => panic!("{other:?}"),
+            };
+            for want in [
+                "+ versions",
+                "conn ike",
+                "IKE conns added to ikerd: ike (add), rt (route)",
+                "+ ikerd: connections and SAs",
+                "+ fwd: SAs, policies, routes",
+                "++ fwd.log",
+                "fwd: oops <redacted>",
+            ] {
+                assert!(b.contains(want), "{want:?} missing in barf:\n{b}");
+            }
+            let hex = &K3DES[2..];
+            assert!(!b.contains(hex) && !b.contains(&KMD5[2..]), "{b}");
+
+            // ikerd gone: adds wait for it, up says why
+            ikerd.stop(&dirs.run);
+            until("ikerd link down", || !confd.ikerd.is_up()).await;
+            let t = done_text(&ask(root, CtlRequest::Add("ign".into())).await);
+            assert!(t.contains("when it comes back"), "{t}");
+            let e = error_text(&ask(root, CtlRequest::Up("ign".into())).await);
+            assert!(e.contains("ikerd unreachable"), "{e}");
+            let ikerd = FakeIkerd::start(&dirs.run);
+            until("pushed on reconnect", || {
+                ikerd.names() == ["ign", "ike", "rt"]
+            })
+            .await;
+            drop(fwd);
+        })
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// A bad `ike=` is a load-time error with file and line, and keeps confd's running config.
+    #[test]
+    fn bad_proposals_refuse_the_file() {
+        let base = std::env::temp_dir().join(format!("confd-ike-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let path = base.join("ipsec.conf");
+        std::fs::write(
+            &path,
+            "config setup\n\nconn a\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tesp=aes128-shaa1\n\tauto=ignore\n",
+        )
+        .unwrap();
+        let errors = load_config(&path).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        let e = errors[0].to_string();
+        assert!(
+            e.starts_with(&format!("{}:3: conn `a`: esp=aes128-shaa1", path.display()))
+                && e.contains("`shaa1`"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&base);
     }
 

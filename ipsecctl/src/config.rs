@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Ok(normalised text, warnings) or Err(errors), each `file:line: message`.
 pub fn checkconfig(path: &Path, orient: bool) -> Result<(String, Vec<String>), Vec<String>> {
-    let (cfg, warnings) = confd::conf::load(path)
+    let (cfg, warnings) = confd::daemon::load_config(path)
         .map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let mut out = confd::conf::render_checkconfig(&cfg);
     if orient {

@@ -1,5 +1,6 @@
 use clap::{ArgGroup, Parser, Subcommand};
 use ipc::ctl::{CtlRequest, CtlResponse};
+use ipsecctl::{compat, ike_view};
 use std::process::ExitCode;
 
 /// ipsecctl: control a ferroswan IPsec gateway.
@@ -18,12 +19,37 @@ enum Verb {
     Start,
     /// Stop the gateway.
     Stop,
-    /// Show the supervisor's and each daemon's state and the channels between them.
+    /// Show the supervisor's and each daemon's state and the channels between them, then the IKE
+    /// connections, ISAKMP/IKE SAs and IPsec SAs (with fwd's byte counters). Exit status 3 when
+    /// the gateway is not running.
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Only the daemons' health (no IKE state).
+        #[arg(long)]
+        daemons: bool,
+        /// Only this connection (and its instances) in the IKE part.
+        name: Option<String>,
     },
+    /// Bytes and packets of each established IPsec SA.
+    Trafficstatus {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One support dump: versions, normalised config (no secrets), daemons, SAs (no keys),
+    /// policies, routes, recent log lines.
+    Barf,
+    /// Negotiate a connection now (FreeS/WAN's `ipsec auto --up`).
+    Up { name: String },
+    /// Delete a connection's ISAKMP and IPsec SAs, telling the peer; its routes stay.
+    Down { name: String },
+    /// Load a connection of ipsec.conf into ikerd (without starting it).
+    Add { name: String },
+    /// Remove a connection from ikerd, tearing its SAs down.
+    Delete { name: String },
+    /// Read ipsec.conf again and replace this connection's definition in ikerd.
+    Replace { name: String },
     /// Parse ipsec.conf and print the normalised connections (needs no running gateway).
     Checkconfig {
         /// Also say which end of each connection is this host.
@@ -115,7 +141,11 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
     match verb {
         Verb::Start => ipsecctl::commands::start(&dirs).await.and_then(ok),
         Verb::Stop => ipsecctl::commands::stop(&dirs).await.and_then(ok),
-        Verb::Status { json } => {
+        Verb::Status {
+            json,
+            daemons,
+            name,
+        } => {
             let v = ipsecctl::commands::status(&dirs).await;
             // Like `ipsec status` scripts expect: exit 3 when not running.
             let code = if v.running {
@@ -123,15 +153,68 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
             } else {
                 ExitCode::from(3)
             };
+            let ike =
+                if v.running && !daemons {
+                    Some(ike_status(&dirs, CtlRequest::IkeStatus).await.map(
+                        |(r, look)| match &name {
+                            Some(n) => (ike_view::filter(&r, n), look),
+                            None => (r, look),
+                        },
+                    ))
+                } else {
+                    None
+                };
             let text = if json {
-                serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+                let mut doc = serde_json::to_value(&v).map_err(|e| e.to_string())?;
+                if let (Some(ike), Some(obj)) = (&ike, doc.as_object_mut()) {
+                    let (view, error) = match ike {
+                        Ok((r, look)) => (
+                            serde_json::to_value(ike_view::ike_view(r, look.as_ref()))
+                                .map_err(|e| e.to_string())?,
+                            serde_json::Value::Null,
+                        ),
+                        Err(e) => (serde_json::Value::Null, e.clone().into()),
+                    };
+                    obj.insert("ike".into(), view);
+                    obj.insert("ike_error".into(), error);
+                }
+                serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
             } else {
-                ipsecctl::status_view::render_text(&v)
+                let mut text = ipsecctl::status_view::render_text(&v)
                     .trim_end()
-                    .to_string()
+                    .to_string();
+                match &ike {
+                    Some(Ok((r, look))) => {
+                        text.push_str("\n\n");
+                        text.push_str(&ike_view::status_text(r, look.as_ref()));
+                    }
+                    Some(Err(e)) => text.push_str(&format!("\n\nIKE: not available: {e}")),
+                    None => {}
+                }
+                text
             };
             Ok((text, code))
         }
+        Verb::Trafficstatus { json } => {
+            let (r, look) = ike_status(&dirs, CtlRequest::TrafficStatus).await?;
+            let t = ike_view::traffic(&r, look.as_ref());
+            if json {
+                serde_json::to_string_pretty(&t)
+                    .map_err(|e| e.to_string())
+                    .and_then(ok)
+            } else {
+                ok(ike_view::traffic_text(&t))
+            }
+        }
+        Verb::Barf => match ctl(&dirs, CtlRequest::Barf).await? {
+            CtlResponse::Barf(text) => ok(text.trim_end().to_string()),
+            other => Err(format!("unexpected answer: {other:?}")),
+        },
+        Verb::Up { name } => done(ctl(&dirs, CtlRequest::Up(name)).await?),
+        Verb::Down { name } => done(ctl(&dirs, CtlRequest::Down(name)).await?),
+        Verb::Add { name } => done(ctl(&dirs, CtlRequest::Add(name)).await?),
+        Verb::Delete { name } => done(ctl(&dirs, CtlRequest::Delete(name)).await?),
+        Verb::Replace { name } => done(ctl(&dirs, CtlRequest::Replace(name)).await?),
         Verb::Checkconfig { orient } => {
             match ipsecctl::config::checkconfig(&dirs.ipsec_conf(), orient) {
                 Ok((text, warnings)) => {
@@ -262,6 +345,17 @@ fn done(r: CtlResponse) -> Outcome {
     }
 }
 
+/// ikerd's report and fwd's listing (when fwd answered), through confd.
+async fn ike_status(
+    dirs: &ipc::Dirs,
+    req: CtlRequest,
+) -> Result<(ipc::ike::IkeStatusReport, Option<ipc::policy::Look>), String> {
+    match ctl(dirs, req).await? {
+        CtlResponse::IkeStatus { ike, look } => Ok((ike, look)),
+        other => Err(format!("unexpected answer: {other:?}")),
+    }
+}
+
 async fn look(dirs: &ipc::Dirs) -> Result<ipc::policy::Look, String> {
     match ctl(dirs, CtlRequest::Look).await? {
         CtlResponse::Look(l) => Ok(l),
@@ -270,25 +364,61 @@ async fn look(dirs: &ipc::Dirs) -> Result<ipc::policy::Look, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.first().is_some_and(|a| compat::is_ipsec(a)) {
+        let args: Vec<String> = argv
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return match compat::translate(&args) {
+            compat::Compat::Say { text, code } => {
+                if code == 0 {
+                    println!("{text}");
+                } else {
+                    eprintln!("{text}");
+                }
+                ExitCode::from(code)
+            }
+            compat::Compat::Run(cmds) => {
+                for cmd in cmds {
+                    let line = std::iter::once("ipsecctl".to_string()).chain(cmd);
+                    let (code, success) = run_cli(Cli::parse_from(line));
+                    if !success {
+                        return code;
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+        };
+    }
+    run_cli(Cli::parse()).0
+}
+
+/// Run one parsed command line: its exit status, and whether that is success.
+fn run_cli(cli: Cli) -> (ExitCode, bool) {
     let dirs = cli.dirs.dirs();
     if matches!(cli.verb, Verb::Supervise) {
-        return ipc::runtime::daemon_main("supervisor", ipsecctl::supervisor::run(dirs));
+        return (
+            ipc::runtime::daemon_main("supervisor", ipsecctl::supervisor::run(dirs)),
+            false,
+        );
     }
     match ipc::runtime::run_local(run(cli.verb, dirs)) {
         Ok(Ok((msg, code))) => {
             if !msg.is_empty() {
                 println!("{msg}");
             }
-            code
+            let success = code == ExitCode::SUCCESS;
+            (code, success)
         }
         Ok(Err(e)) => {
             eprintln!("ipsecctl: {e}");
-            ExitCode::FAILURE
+            (ExitCode::FAILURE, false)
         }
         Err(e) => {
             eprintln!("ipsecctl: cannot start: {e}");
-            ExitCode::FAILURE
+            (ExitCode::FAILURE, false)
         }
     }
 }

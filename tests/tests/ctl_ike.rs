@@ -101,8 +101,11 @@ fn ike_verbs_status_barf_and_the_ipsec_command_line() {
     )
     .expect("address");
     // an RSA key too, so that showhostkey has something to show (and barf something to hide)
-    let block = run_ok(inst.ctl().args(["rsasigkey", "--bits", "1024", "--insecure"]))
-        .expect("rsasigkey");
+    let block = run_ok(
+        inst.ctl()
+            .args(["rsasigkey", "--bits", "1024", "--insecure"]),
+    )
+    .expect("rsasigkey");
     let private_exponent = block
         .lines()
         .find_map(|l| l.trim().strip_prefix("PrivateExponent: 0x"))
@@ -118,14 +121,20 @@ fn ike_verbs_status_barf_and_the_ipsec_command_line() {
     // start-up: auto=add conns pushed to ikerd; the manual conn is fwd's, not ikerd's
     let s = wait_ike_conns(&inst, &["west-east"]);
     assert_eq!(s["running"], true);
-    assert!(s["daemons"].as_array().is_some_and(|d| d.len() == 4), "health kept: {s:#}");
+    assert!(
+        s["daemons"].as_array().is_some_and(|d| d.len() == 4),
+        "health kept: {s:#}"
+    );
     let text = run_ok(inst.ctl().arg("status")).expect("status");
     assert!(
         text.contains("confd") && text.contains("\"west-east\""),
         "{text}"
     );
     let text = run_ok(inst.ctl().args(["status", "--daemons"])).expect("status --daemons");
-    assert!(text.contains("confd") && !text.contains("Connections:"), "{text}");
+    assert!(
+        text.contains("confd") && !text.contains("Connections:"),
+        "{text}"
+    );
 
     // add / delete
     let (ok, o, e) = inst.ctl_out(&["add", "rw"]);
@@ -142,16 +151,27 @@ fn ike_verbs_status_barf_and_the_ipsec_command_line() {
         (&["delete", "rw"], "not added"),
     ] {
         let (ok, o, e) = inst.ctl_out(args);
-        assert!(!ok && e.contains(want) && e.contains("nothing changed"), "{args:?}: {o}{e}");
+        assert!(
+            !ok && e.contains(want) && e.contains("nothing changed"),
+            "{args:?}: {o}{e}"
+        );
     }
 
     // nobody may look, not change
     let o = run(inst.ctl_as_nobody().args(["add", "rw"])).expect("runs");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("permission denied"));
-    for args in [&["status", "--json"][..], &["trafficstatus", "--json"], &["barf"]] {
+    for args in [
+        &["status", "--json"][..],
+        &["trafficstatus", "--json"],
+        &["barf"],
+    ] {
         let o = run(inst.ctl_as_nobody().args(args)).expect("runs");
-        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     let t = run_ok(inst.ctl().args(["trafficstatus", "--json"])).expect("trafficstatus");
     assert_eq!(
@@ -197,16 +217,25 @@ fn ike_verbs_status_barf_and_the_ipsec_command_line() {
     assert_eq!(code, 0, "{o}{e}");
     wait_ike_conns(&inst, &["rw", "west-east"]);
     let (code, o, e) = out(ipsec(&inst, &link).args(["auto", "--status"]));
-    assert!(code == 0 && o.contains("\"rw\"") && o.contains("\"west-east\""), "{o}{e}");
+    assert!(
+        code == 0 && o.contains("\"rw\"") && o.contains("\"west-east\""),
+        "{o}{e}"
+    );
     let (code, o, e) = out(ipsec(&inst, &link).args(["auto", "--delete", "rw"]));
     assert_eq!(code, 0, "{o}{e}");
     wait_ike_conns(&inst, &["west-east"]);
     let (code, o, _) = out(ipsec(&inst, &link).arg("look"));
-    assert!(code == 0 && o.contains("SAs:") && o.contains("\"man\""), "{o}");
+    assert!(
+        code == 0 && o.contains("SAs:") && o.contains("\"man\""),
+        "{o}"
+    );
     let (code, o, _) = out(ipsec(&inst, &link).arg("eroute"));
     assert!(code == 0 && o.contains("\"man\""), "{o}");
     let (code, o, _) = out(ipsec(&inst, &link).arg("barf"));
-    assert!(code == 0 && o.contains("+ versions") && !o.contains(PSK), "{o}");
+    assert!(
+        code == 0 && o.contains("+ versions") && !o.contains(PSK),
+        "{o}"
+    );
     let (code, o, _) = out(ipsec(&inst, &link).args(["ranbits", "--bytes", "8"]));
     assert_eq!(code, 0);
     assert_eq!(o.trim().trim_start_matches("0x").len(), 16, "{o}");
@@ -216,11 +245,20 @@ fn ike_verbs_status_barf_and_the_ipsec_command_line() {
     assert!(code == 0 && o.contains("\"man\""), "{o}{e}");
     let (code, o, e) = out(ipsec(&inst, &link).args(["manual", "--up", "man"]));
     assert!(code == 0 && o.contains("manual SAs installed"), "{o}{e}");
-    for verb in [&["spi"][..], &["klipsdebug", "--all"], &["whack", "--status"], &["tncfg"], &["pluto"]] {
+    for verb in [
+        &["spi"][..],
+        &["klipsdebug", "--all"],
+        &["whack", "--status"],
+        &["tncfg"],
+        &["pluto"],
+    ] {
         let (code, o, e) = out(ipsec(&inst, &link).args(verb));
         assert_eq!(code, 2, "ipsec {verb:?}: {o}{e}");
         assert!(
-            e.starts_with(&format!("ipsec {}: not provided by ferroswan; use ", verb[0])),
+            e.starts_with(&format!(
+                "ipsec {}: not provided by ferroswan; use ",
+                verb[0]
+            )),
             "{e}"
         );
     }
