@@ -1,3 +1,6 @@
 //! ikerd: the unprivileged IKE daemon.
 pub mod daemon;
 pub mod msgs;
+pub mod actions;
+pub mod crypto;
+pub mod ikev1;
