@@ -8,8 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// The ID payload for one of our identities.
 pub fn id_payload(id: &IkeId) -> Result<IdPayload, String> {
     let (id_type, data) = match id {
-        IkeId::Ip(IpAddr::V4(a)) => (IdType::IPV4_ADDR, a.octets().to_vec()),
-        IkeId::Ip(IpAddr::V6(a)) => (IdType::IPV6_ADDR, a.octets().to_vec()),
+        IkeId::Ip(a) => match a.to_canonical() {
+            IpAddr::V4(a) => (IdType::IPV4_ADDR, a.octets().to_vec()),
+            IpAddr::V6(a) => (IdType::IPV6_ADDR, a.octets().to_vec()),
+        },
         IkeId::Fqdn(s) => (IdType::FQDN, s.as_bytes().to_vec()),
         IkeId::UserFqdn(s) => (IdType::USER_FQDN, s.as_bytes().to_vec()),
         IkeId::KeyId(b) => (IdType::KEY_ID, b.clone()),
