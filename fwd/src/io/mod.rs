@@ -31,6 +31,7 @@
 //! Tests needing root and network namespaces are in `fwd/tests/io_netns.rs`.
 
 pub mod batch;
+pub mod gso;
 pub mod netlink;
 pub mod sockets;
 pub mod sysctl;
