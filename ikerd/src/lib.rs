@@ -1,5 +1,6 @@
 //! ikerd: the unprivileged IKE daemon.
 pub mod daemon;
+pub mod io;
 pub mod msgs;
 pub mod actions;
 pub mod crypto;
