@@ -11,7 +11,8 @@ use crate::conf::model::Config;
 use base64::Engine as _;
 use ipc::ctl::DaemonReport;
 use ipc::ike::{IkeAuto, IkeStatusReport};
-use ipc::policy::Look;
+use ipc::policy::{Look, PolicyAction};
+use ipc::sa::IpsecProto;
 use ipc::status::LinkState;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -168,6 +169,26 @@ fn ike_text(out: &mut String, r: &IkeStatusReport) {
     }
 }
 
+fn action_text(a: &PolicyAction) -> String {
+    match a {
+        PolicyAction::Protect { sas } => sas
+            .iter()
+            .map(|id| {
+                let p = match id.proto {
+                    IpsecProto::Esp => "esp",
+                    IpsecProto::Ah => "ah",
+                };
+                format!("{p}.{:x}@{}", id.spi, id.dst)
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        PolicyAction::Pass => "%pass".into(),
+        PolicyAction::Drop => "%drop".into(),
+        PolicyAction::Reject => "%reject".into(),
+        PolicyAction::Trap => "%trap".into(),
+    }
+}
+
 fn look_text(out: &mut String, l: &Look) {
     let _ = writeln!(out, "tunnel device {} (mtu {})", l.tun, l.tun_mtu);
     let _ = writeln!(out, "SAs: {} (keys never shown)", l.sas.len());
@@ -201,13 +222,13 @@ fn look_text(out: &mut String, l: &Look) {
     for p in &l.policies {
         let _ = writeln!(
             out,
-            "  \"{}\" {:?} {} -> {} proto {} => {:?} prio {}{}: {} packets",
+            "  \"{}\" {:?} {} -> {} proto {} => {} prio {}{}: {} packets",
             p.conn,
             p.direction,
             p.selector.src,
             p.selector.dst,
             p.selector.proto,
-            p.action,
+            action_text(&p.action),
             p.priority,
             if p.routed { " routed" } else { "" },
             p.packets
@@ -432,4 +453,47 @@ fn redact_underscored(text: &str, hex: &str) -> String {
     }
     flush(&mut run, &mut out);
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_of_a_key_is_redacted() {
+        let key = Zeroizing::new(vec![0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        let short = Zeroizing::new(vec![0x00, 0x01]);
+        let text = "hex 0123456789abcdef, HEX 0x0123456789ABCDEF, freeswan 0x01234567_89abcdef, \
+                    base64 ASNFZ4mrze8=, other 0011 and deadbeef_cafe";
+        let r = redact(text, &[key, short]);
+        assert_eq!(
+            r,
+            "hex <redacted>, HEX 0x<redacted>, freeswan 0x<redacted>, \
+             base64 <redacted>, other 0011 and deadbeef_cafe"
+        );
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines_of_a_long_file() {
+        let dir = std::env::temp_dir().join(format!("barf-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let long: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.join("big.log"), &long).unwrap();
+        std::fs::write(dir.join("small.log"), "one\ntwo\n").unwrap();
+        std::fs::write(dir.join("not-a-log.txt"), "x").unwrap();
+        let logs = logs(&dir);
+        assert_eq!(
+            logs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["big.log", "small.log"]
+        );
+        let big = logs[0].1.as_ref().unwrap();
+        assert_eq!(big.lines().count(), LOG_TAIL_LINES);
+        assert!(
+            big.ends_with("line 19999\n") && big.starts_with("line 19800\n"),
+            "{big}"
+        );
+        assert_eq!(logs[1].1.as_deref(), Ok("one\ntwo\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -186,9 +186,8 @@ pub fn status_text(r: &IkeStatusReport, look: Option<&Look>) -> String {
     }
     let _ = writeln!(out, "ISAKMP/IKE SAs: {}", r.ike_sas.len());
     for s in &r.ike_sas {
-        let _ = writeln!(
-            out,
-            "#{}: \"{}\" {}{}; {} {} -> {}{} {} <-> {}; {}; age {}s",
+        let mut line = format!(
+            "#{}: \"{}\" {}{}; {} {} -> {}{}",
             s.serial,
             s.conn,
             state_text(&s.state),
@@ -197,11 +196,26 @@ pub fn status_text(r: &IkeStatusReport, look: Option<&Look>) -> String {
             s.local,
             s.remote,
             if s.nat_t { " NAT-T" } else { "" },
-            s.local_id,
-            s.remote_id,
-            s.algs,
-            s.age_secs
         );
+        if !s.local_id.is_empty() || !s.remote_id.is_empty() {
+            let or_unknown = |id: &str| {
+                if id.is_empty() {
+                    "?".to_string()
+                } else {
+                    id.to_string()
+                }
+            };
+            let _ = write!(
+                line,
+                " {} <-> {}",
+                or_unknown(&s.local_id),
+                or_unknown(&s.remote_id)
+            );
+        }
+        if !s.algs.is_empty() {
+            let _ = write!(line, "; {}", s.algs);
+        }
+        let _ = writeln!(out, "{line}; age {}s", s.age_secs);
     }
     let _ = writeln!(out, "IPsec SAs: {}", r.child_sas.len());
     for c in &r.child_sas {

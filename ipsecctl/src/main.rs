@@ -373,11 +373,12 @@ fn main() -> ExitCode {
             .collect();
         return match compat::translate(&args) {
             compat::Compat::Say { text, code } => {
-                if code == 0 {
-                    println!("{text}");
+                use std::io::Write as _;
+                let _ = if code == 0 {
+                    writeln!(std::io::stdout().lock(), "{text}")
                 } else {
-                    eprintln!("{text}");
-                }
+                    writeln!(std::io::stderr().lock(), "{text}")
+                };
                 ExitCode::from(code)
             }
             compat::Compat::Run(cmds) => {
@@ -407,7 +408,9 @@ fn run_cli(cli: Cli) -> (ExitCode, bool) {
     match ipc::runtime::run_local(run(cli.verb, dirs)) {
         Ok(Ok((msg, code))) => {
             if !msg.is_empty() {
-                println!("{msg}");
+                // a reader that stops early (`ipsecctl barf | head`) is no error
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout().lock(), "{msg}");
             }
             let success = code == ExitCode::SUCCESS;
             (code, success)
