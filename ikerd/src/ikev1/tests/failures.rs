@@ -27,15 +27,30 @@ fn wrong_psk_on_either_side_installs_nothing() {
             p.b.log_dump()
         );
         assert!(p.b.log_has("(IDs @east/@west)"));
-        assert!(p.a.log_has("peer 192.0.2.2:500 sent AUTHENTICATION_FAILED"), "{}", p.a.log_dump());
+        assert!(
+            p.a.log_has("peer 192.0.2.2:500 sent AUTHENTICATION_FAILED"),
+            "{}",
+            p.a.log_dump()
+        );
         let st = p.b.eng.status(p.now);
-        assert!(st.conns[0].last_failure.as_deref().unwrap().contains("PSK authentication failed"));
+        assert!(st.conns[0]
+            .last_failure
+            .as_deref()
+            .unwrap()
+            .contains("PSK authentication failed"));
         // The initiator gives up after its keying try; nothing was ever installed.
         p.advance(Duration::from_secs(70), Duration::from_secs(1));
         assert!(p.a.installs.is_empty() && p.b.installs.is_empty());
-        assert!(p.a.log_has("\"west-east\": giving up after 1 keying attempt"), "{}", p.a.log_dump());
+        assert!(
+            p.a.log_has("\"west-east\": giving up after 1 keying attempt"),
+            "{}",
+            p.a.log_dump()
+        );
         assert!(p.a.eng.status(p.now).ike_sas.is_empty());
-        assert!(p.b.eng.status(p.now).ike_sas.is_empty(), "the responder's half-open state is discarded");
+        assert!(
+            p.b.eng.status(p.now).ike_sas.is_empty(),
+            "the responder's half-open state is discarded"
+        );
     }
 }
 
@@ -50,17 +65,30 @@ fn hash_mismatch_is_an_authentication_failure() {
     let now = p.now;
     p.a.eng.initiate("west-east", now).unwrap();
     let mi1 = match p.a.eng.poll_action().unwrap() {
-        crate::actions::Action::Send { local, remote, mut bytes } => {
+        crate::actions::Action::Send {
+            local,
+            remote,
+            mut bytes,
+        } => {
             let needle = [0x80, 0x0c, 0x0e, 0x10]; // LIFE_DURATION 3600
             let at = bytes.windows(4).position(|w| w == needle).unwrap();
             bytes[at + 3] = 0x0f;
-            Packet { to: Side::B, local: remote, remote: local, bytes }
+            Packet {
+                to: Side::B,
+                local: remote,
+                remote: local,
+                bytes,
+            }
         }
         other => panic!("{other:?}"),
     };
     p.deliver(&mi1);
     p.run();
-    assert!(p.b.log_has("PSK authentication failed: HASH_I mismatch (IDs @east/@west)"), "{}", p.b.log_dump());
+    assert!(
+        p.b.log_has("PSK authentication failed: HASH_I mismatch (IDs @east/@west)"),
+        "{}",
+        p.b.log_dump()
+    );
     assert!(p.b.installs.is_empty());
 }
 
@@ -93,24 +121,43 @@ fn unknown_rsa_key_is_refused() {
     p.a.rsa = Some(rsa_key(0));
     p.b.rsa = Some(rsa_key(1));
     p.up("west-east");
-    assert!(p.a.log_has("signature from @east did not verify with any of its 1 rightrsasigkey"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("signature from @east did not verify with any of its 1 rightrsasigkey"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.installs.is_empty());
 }
 
 #[test]
 fn ike_proposal_mismatch() {
     let (mut w, mut e) = west_east();
-    w.ike = vec![ike_p(IkeEncr::TripleDesCbc, PrfAlg::HmacMd5, DhGroup::Modp1024)];
+    w.ike = vec![ike_p(
+        IkeEncr::TripleDesCbc,
+        PrfAlg::HmacMd5,
+        DhGroup::Modp1024,
+    )];
     e.ike = vec![
-        ike_p(IkeEncr::AesCbc { key_bits: 256 }, PrfAlg::HmacSha2_256, DhGroup::Modp2048),
+        ike_p(
+            IkeEncr::AesCbc { key_bits: 256 },
+            PrfAlg::HmacSha2_256,
+            DhGroup::Modp2048,
+        ),
         aes128_sha1_2048(),
     ];
     let mut p = pair(w, e);
     p.up("west-east");
     let want = "\"west-east\" #1: no acceptable proposal: peer offered [3DES_CBC/MD5/MODP1024]; conn allows [AES_CBC_256/SHA2_256/MODP2048, AES_CBC_128/SHA1/MODP2048]";
     assert!(p.b.log_has(want), "{}", p.b.log_dump());
-    assert_eq!(p.b.eng.status(p.now).conns[0].last_failure.as_deref(), Some(want));
-    assert!(p.a.log_has("peer 192.0.2.2:500 sent NO_PROPOSAL_CHOSEN"), "{}", p.a.log_dump());
+    assert_eq!(
+        p.b.eng.status(p.now).conns[0].last_failure.as_deref(),
+        Some(want)
+    );
+    assert!(
+        p.a.log_has("peer 192.0.2.2:500 sent NO_PROPOSAL_CHOSEN"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.b.eng.status(p.now).ike_sas.is_empty());
 }
 
@@ -118,7 +165,10 @@ fn ike_proposal_mismatch() {
 fn esp_proposal_mismatch() {
     let (mut w, mut e) = west_east();
     w.esp = vec![esp_p(EncrAlg::TripleDesCbc, IntegAlg::HmacMd5_96)];
-    e.esp = vec![esp_p(EncrAlg::AesCbc { key_bits: 256 }, IntegAlg::HmacSha256_128)];
+    e.esp = vec![esp_p(
+        EncrAlg::AesCbc { key_bits: 256 },
+        IntegAlg::HmacSha256_128,
+    )];
     w.keying_tries = 1;
     let mut p = pair(w, e);
     p.up("west-east");
@@ -127,11 +177,19 @@ fn esp_proposal_mismatch() {
         "{}",
         p.b.log_dump()
     );
-    assert!(p.a.log_has("peer 192.0.2.2:500 sent notification NO_PROPOSAL_CHOSEN"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("peer 192.0.2.2:500 sent notification NO_PROPOSAL_CHOSEN"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.installs.is_empty() && p.b.installs.is_empty());
     // The ISAKMP SA stays up; the Quick Mode times out and the conn gives up.
     p.advance(Duration::from_secs(40), Duration::from_secs(1));
-    assert!(p.a.log_has("giving up after 1 keying attempt"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("giving up after 1 keying attempt"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.eng.status(p.now).ike_sas[0].established);
 }
 
@@ -183,7 +241,11 @@ fn keyd_refusal_fails_the_exchange() {
     p.a.keyd_silent = true;
     p.up("west-east");
     p.advance(Duration::from_secs(12), Duration::from_secs(1));
-    assert!(p.a.log_has("no answer from keyd within 10 s"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("no answer from keyd within 10 s"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.log_has("giving up after 1 keying attempt"));
 }
 
@@ -210,9 +272,17 @@ fn retransmission_schedule_and_keying_tries() {
         sends,
         vec![100, 500, 1500, 3500, 7500, 15500, 31500, 32000, 33000, 35000, 39000, 47000],
     );
-    assert!(p.a.log_has("max number of retransmissions (5) reached STATE_MAIN_I1"), "{}", p.a.log_dump());
-    assert!(p.a.log_has("\"west-east\": starting keying attempt 2 of at most 2"));
-    assert!(p.a.log_has("\"west-east\": giving up after 2 keying attempts"));
+    assert!(
+        p.a.log_has("max number of retransmissions (5) reached STATE_MAIN_I1"),
+        "{}",
+        p.a.log_dump()
+    );
+    assert!(p
+        .a
+        .log_has("\"west-east\": starting keying attempt 2 of at most 2"));
+    assert!(p
+        .a
+        .log_has("\"west-east\": giving up after 2 keying attempts"));
     assert_eq!(p.a.eng.next_deadline(), None, "nothing left to do");
 }
 
@@ -231,8 +301,19 @@ fn a_lost_reply_is_answered_from_the_stored_message() {
         assert_matching_installs(&p, "west-east", "west-east");
         // Each responder state was made once (never re-processed).
         let log = p.b.eng.recent_log();
-        for st in ["STATE_MAIN_R1", "STATE_MAIN_R2", "STATE_MAIN_R3", "STATE_QUICK_R1", "STATE_QUICK_R2"] {
-            assert_eq!(log.iter().filter(|l| l.contains(st)).count(), 1, "{st} after losing #{lost}\n{}", p.b.log_dump());
+        for st in [
+            "STATE_MAIN_R1",
+            "STATE_MAIN_R2",
+            "STATE_MAIN_R3",
+            "STATE_QUICK_R1",
+            "STATE_QUICK_R2",
+        ] {
+            assert_eq!(
+                log.iter().filter(|l| l.contains(st)).count(),
+                1,
+                "{st} after losing #{lost}\n{}",
+                p.b.log_dump()
+            );
         }
         assert_eq!(p.b.eng.status(p.now).ike_sas.len(), 1);
     }

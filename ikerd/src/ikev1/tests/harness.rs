@@ -271,6 +271,9 @@ pub struct Nat {
     pub public: IpAddr,
 }
 
+/// Decides which datagrams the simulated wire loses.
+pub type DropFn = Box<dyn FnMut(&Packet) -> bool>;
+
 pub struct Pair {
     pub a: Node,
     pub b: Node,
@@ -279,7 +282,7 @@ pub struct Pair {
     /// Every datagram delivered, in order.
     pub wire: Vec<Packet>,
     /// Drop datagrams for which this returns true (loss simulation).
-    pub drop: Option<Box<dyn FnMut(&Packet) -> bool>>,
+    pub drop: Option<DropFn>,
     pub dropped: usize,
 }
 

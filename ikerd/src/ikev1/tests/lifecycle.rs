@@ -19,15 +19,19 @@ fn pair(w: IkeConn, e: IkeConn) -> Pair {
 /// Every Install has an outbound Protect policy whose SA is in the same state.
 fn always_protected(installs: &[ConnState]) {
     for (i, st) in installs.iter().enumerate() {
-        let out = st
-            .policies
-            .iter()
-            .find(|p| p.direction == Direction::Out && matches!(p.action, PolicyAction::Protect { .. }));
+        let out = st.policies.iter().find(|p| {
+            p.direction == Direction::Out && matches!(p.action, PolicyAction::Protect { .. })
+        });
         let Some(out) = out else {
             panic!("install {i} has no outbound protect policy: {st:?}");
         };
-        let PolicyAction::Protect { sas } = &out.action else { unreachable!() };
-        assert!(sas.iter().all(|id| st.sas.iter().any(|s| s.id() == *id)), "install {i}: {st:?}");
+        let PolicyAction::Protect { sas } = &out.action else {
+            unreachable!()
+        };
+        assert!(
+            sas.iter().all(|id| st.sas.iter().any(|s| s.id() == *id)),
+            "install {i}: {st:?}"
+        );
     }
 }
 
@@ -43,7 +47,11 @@ fn ipsec_sa_rekey_installs_new_before_removing_old() {
     p.up("west-east");
     let first = newest_sa(p.a.last_install("west-east").unwrap(), Direction::Out).spi;
     p.advance(Duration::from_secs(52), Duration::from_millis(250));
-    assert!(p.a.log_has("\"west-east\" #2: rekeying the IPsec SA"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("\"west-east\" #2: rekeying the IPsec SA"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.log_has("\"west-east\" #3: initiating Quick Mode PSK+ENCRYPT+TUNNEL+PFS+UP to replace #2 {using isakmp#1}"));
     // New SAs in, outbound switched, old inbound still there.
     let st = p.a.last_install("west-east").unwrap().clone();
@@ -65,7 +73,11 @@ fn ipsec_sa_rekey_installs_new_before_removing_old() {
     assert!(p.a.removes.is_empty() && p.b.removes.is_empty());
     assert!(p.a.last_install("west-east").unwrap().sas.len() <= 4);
     assert_matching_installs(&p, "west-east", "west-east");
-    assert!(!p.b.log_has("IPsec SA expired"), "the responder never saw an SA expire: {}", p.b.log_dump());
+    assert!(
+        !p.b.log_has("IPsec SA expired"),
+        "the responder never saw an SA expire: {}",
+        p.b.log_dump()
+    );
 }
 
 #[test]
@@ -80,8 +92,14 @@ fn isakmp_sa_rekey_keeps_ipsec_sas() {
     p.up("west-east");
     let installs = p.a.installs.len();
     p.advance(Duration::from_secs(55), Duration::from_millis(500));
-    assert!(p.a.log_has("\"west-east\" #3: initiating Main Mode to replace #1"), "{}", p.a.log_dump());
-    assert!(p.a.log_has("\"west-east\" #3: deleting ISAKMP SA #1: replaced by #3"));
+    assert!(
+        p.a.log_has("\"west-east\" #3: initiating Main Mode to replace #1"),
+        "{}",
+        p.a.log_dump()
+    );
+    assert!(p
+        .a
+        .log_has("\"west-east\" #3: deleting ISAKMP SA #1: replaced by #3"));
     // The responder drops its old one too (uniqueids), whichever comes first.
     assert!(
         p.b.log_has("received Delete SA payload: deleting ISAKMP State #1")
@@ -99,7 +117,11 @@ fn isakmp_sa_rekey_keeps_ipsec_sas() {
 
 fn dpd_pair(action: DpdAction, auto: IkeAuto) -> Pair {
     let (mut w, e) = west_east();
-    w.dpd = Some(DpdSpec { delay_secs: 5, timeout_secs: 15, action });
+    w.dpd = Some(DpdSpec {
+        delay_secs: 5,
+        timeout_secs: 15,
+        action,
+    });
     w.auto = auto;
     let mut p = pair(w, e);
     p.run();
@@ -125,13 +147,27 @@ fn dpd_clear() {
     let mut p = dpd_pair(DpdAction::Clear, IkeAuto::Add);
     p.drop = Some(Box::new(|_| true));
     p.advance(Duration::from_secs(30), Duration::from_secs(1));
-    assert!(p.a.log_has("\"west-east\" #1: DPD: No response from peer - declaring peer dead"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("\"west-east\" #1: DPD: No response from peer - declaring peer dead"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.log_has("DPD: clearing the connection"));
-    assert_eq!(p.a.fwd.last(), Some(&Action::Remove { conn: "west-east".into(), mode: RemoveMode::Everything }));
+    assert_eq!(
+        p.a.fwd.last(),
+        Some(&Action::Remove {
+            conn: "west-east".into(),
+            mode: RemoveMode::Everything
+        })
+    );
     let st = p.a.eng.status(p.now);
     assert!(st.ike_sas.is_empty() && st.child_sas.is_empty());
     assert_eq!(st.conns[0].state, "unrouted");
-    assert!(st.conns[0].last_failure.as_deref().unwrap().contains("declaring peer dead"));
+    assert!(st.conns[0]
+        .last_failure
+        .as_deref()
+        .unwrap()
+        .contains("declaring peer dead"));
 }
 
 #[test]
@@ -154,7 +190,10 @@ fn dpd_hold() {
     assert!(p.a.log_has("DPD: putting the connection into %trap"));
     let last = p.a.last_install("west-east").unwrap();
     assert!(last.sas.is_empty());
-    assert!(last.policies.iter().all(|x| x.action == PolicyAction::Trap && x.route));
+    assert!(last
+        .policies
+        .iter()
+        .all(|x| x.action == PolicyAction::Trap && x.route));
     assert_eq!(p.a.eng.status(p.now).conns[0].state, "routed (trap)");
 }
 
@@ -163,14 +202,22 @@ fn dpd_restart_brings_the_tunnel_back() {
     let mut p = dpd_pair(DpdAction::Restart, IkeAuto::Start);
     p.drop = Some(Box::new(|_| true));
     p.advance(Duration::from_secs(25), Duration::from_secs(1));
-    assert!(p.a.log_has("DPD: restarting the connection"), "{}", p.a.log_dump());
+    assert!(
+        p.a.log_has("DPD: restarting the connection"),
+        "{}",
+        p.a.log_dump()
+    );
     assert!(p.a.log_has("\"west-east\" #3: initiating Main Mode"));
     // The peer comes back.
     p.drop = None;
     p.advance(Duration::from_secs(40), Duration::from_secs(1));
     assert_matching_installs(&p, "west-east", "west-east");
     let st = p.a.eng.status(p.now);
-    assert!(st.child_sas.iter().any(|c| c.established), "{}", p.a.log_dump());
+    assert!(
+        st.child_sas.iter().any(|c| c.established),
+        "{}",
+        p.a.log_dump()
+    );
 }
 
 #[test]
@@ -183,9 +230,23 @@ fn peer_delete_removes_the_sas() {
     assert!(p.b.eng.terminate("west-east", now).is_ok());
     p.run();
     assert!(p.a.log_has("received Delete SA("), "{}", p.a.log_dump());
-    assert!(p.a.log_has("received Delete SA payload: deleting ISAKMP State #1"));
-    assert_eq!(p.a.fwd.last(), Some(&Action::Remove { conn: "west-east".into(), mode: RemoveMode::Everything }));
-    assert_eq!(p.b.fwd.last(), Some(&Action::Remove { conn: "west-east".into(), mode: RemoveMode::KeepRoute }));
+    assert!(p
+        .a
+        .log_has("received Delete SA payload: deleting ISAKMP State #1"));
+    assert_eq!(
+        p.a.fwd.last(),
+        Some(&Action::Remove {
+            conn: "west-east".into(),
+            mode: RemoveMode::Everything
+        })
+    );
+    assert_eq!(
+        p.b.fwd.last(),
+        Some(&Action::Remove {
+            conn: "west-east".into(),
+            mode: RemoveMode::KeepRoute
+        })
+    );
     let st = p.a.eng.status(p.now);
     assert!(st.ike_sas.is_empty() && st.child_sas.is_empty());
     // Not re-initiated.
@@ -251,7 +312,10 @@ fn fwd_expiries() {
     p.a.eng.expire("west-east", new_out.id(), true, now);
     p.run();
     assert!(p.a.log_has("reached its hard lifetime in fwd"));
-    assert!(p.b.log_has(&format!("received Delete SA({:#010x})", new_out.spi)) || p.b.log_has("received Delete SA("));
+    assert!(
+        p.b.log_has(&format!("received Delete SA({:#010x})", new_out.spi))
+            || p.b.log_has("received Delete SA(")
+    );
     let last = p.a.last_install("west-east").unwrap();
     assert!(last.sas.iter().all(|s| s.spi != new_out.spi));
 }
@@ -261,11 +325,19 @@ fn uniqueids_replaces_a_road_warriors_old_instance() {
     let w = conn(
         "rw",
         end(Some("192.0.2.9"), IkeId::Fqdn("alice".into()), &[]),
-        end(Some("192.0.2.2"), IkeId::Fqdn("east".into()), &["10.0.2.0/24"]),
+        end(
+            Some("192.0.2.2"),
+            IkeId::Fqdn("east".into()),
+            &["10.0.2.0/24"],
+        ),
     );
     let e = conn(
         "rw",
-        end(Some("192.0.2.2"), IkeId::Fqdn("east".into()), &["10.0.2.0/24"]),
+        end(
+            Some("192.0.2.2"),
+            IkeId::Fqdn("east".into()),
+            &["10.0.2.0/24"],
+        ),
         end(None, IkeId::Any, &[]),
     );
     let mut p = Pair::new("192.0.2.9", "192.0.2.2");
@@ -281,7 +353,14 @@ fn uniqueids_replaces_a_road_warriors_old_instance() {
     a2.load(vec![w2], now);
     p.a = a2;
     p.up("rw");
-    assert!(p.b.log_has("uniqueids: \"rw[1]\" has the same peer ID @alice: deleting it"), "{}", p.b.log_dump());
-    assert!(p.b.removes.contains(&("rw[1]".into(), RemoveMode::Everything)));
+    assert!(
+        p.b.log_has("uniqueids: \"rw[1]\" has the same peer ID @alice: deleting it"),
+        "{}",
+        p.b.log_dump()
+    );
+    assert!(p
+        .b
+        .removes
+        .contains(&("rw[1]".into(), RemoveMode::Everything)));
     assert_matching_installs(&p, "rw", "rw[2]");
 }
