@@ -359,6 +359,17 @@ impl Confd {
     /// `ipsecctl manual down NAME`: SAs deleted, routed policies left as traps (FreeS/WAN's
     /// behaviour: the conn's traffic is dropped, never sent in the clear, until `unroute`).
     async fn manual_down(&self, name: &str) -> CtlResponse {
+        if self
+            .config
+            .borrow()
+            .conn(name)
+            .is_some_and(ike_conn::is_ike)
+        {
+            // its SAs are ikerd's: taking them out of fwd behind ikerd's back would strand them
+            return CtlResponse::Error(format!(
+                "\"{name}\" is keyed by IKE, not manually: use `ipsecctl down {name}`; nothing changed"
+            ));
+        }
         match self.remove(name, RemoveMode::KeepRoute).await {
             Ok((sas, policies)) => {
                 let line = format!(
@@ -644,13 +655,22 @@ impl Confd {
         ike_conn::ike_conn(conn, orientation, auto, &host.info)
     }
 
-    /// Every added conn that can be built now; one line for each that cannot.
+    /// Every added conn that can be built now; one line for each that cannot. Conns of which
+    /// neither end is this host are left out quietly (one line said so when the file was
+    /// loaded): a file shared by several gateways holds conns for the others too.
     fn ike_conns(&self) -> (Vec<IkeConn>, Vec<String>) {
         let host = HostFacts::now();
         let added = self.added.borrow().clone();
         let mut conns = Vec::new();
         let mut problems = Vec::new();
         for (name, auto) in added {
+            let unoriented = self.config.borrow().conn(&name).is_some_and(|c| {
+                matches!(conf::orient(c, &host.addrs), Ok(Orientation::Unoriented))
+            });
+            if unoriented {
+                tracing::debug!("\"{name}\": not oriented; not loaded into ikerd");
+                continue;
+            }
             match self.build_ike_conn(&name, auto, &host) {
                 Ok(c) => conns.push(c),
                 Err(e) => problems.push(format!("{e}; not loaded into ikerd")),
@@ -664,7 +684,7 @@ impl Confd {
         let _order = self.ike_push.lock().await;
         let (conns, problems) = self.ike_conns();
         for p in &problems {
-            tracing::error!("{p}");
+            tracing::warn!("{p}");
         }
         let settings = ike_conn::settings(&self.config.borrow());
         let n = conns.len();
@@ -2131,6 +2151,12 @@ mod tests {
                 ask(user, CtlRequest::Add("ign".into())).await,
                 CtlResponse::PermissionDenied(_)
             ));
+
+            let e = error_text(&ask(root, CtlRequest::ManualDown("ike".into())).await);
+            assert!(
+                e.contains("keyed by IKE") && e.contains("ipsecctl down ike"),
+                "{e}"
+            );
 
             // up/down go to ikerd, for added conns only
             let t = done_text(&ask(root, CtlRequest::Up("ign".into())).await);
