@@ -815,7 +815,11 @@ impl Confd {
                     return CtlResponse::Error(format!("ikerd refused {r}"));
                 }
                 let mut lines = vec![done];
-                lines.extend(Self::summary_lines(name, &s));
+                let changes = Self::summary_lines(name, &s);
+                if changes.is_empty() {
+                    lines.push(format!("\"{name}\": unchanged in ikerd"));
+                }
+                lines.extend(changes);
                 tracing::info!("{}", lines.join("; "));
                 CtlResponse::Done(lines)
             }
@@ -2242,6 +2246,8 @@ mod tests {
             std::fs::write(dirs.ipsec_conf(), ike_test_conf("203.0.113.45", "0x1200")).unwrap();
             let t = done_text(&ask(root, CtlRequest::Replace("ike".into())).await);
             assert!(t.contains("replaced in ikerd"), "{t}");
+            let t = done_text(&ask(root, CtlRequest::Replace("ike".into())).await);
+            assert!(t.contains("\"ike\": unchanged in ikerd"), "{t}");
             let ike = ikerd.last().into_iter().find(|c| c.name == "ike").unwrap();
             assert_eq!(ike.remote.host, Some("203.0.113.45".parse().unwrap()));
             assert_eq!(

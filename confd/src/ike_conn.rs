@@ -31,8 +31,8 @@
 //!
 //! * `ike=`: for IKEv1 the hash is also the PRF (HMAC); an explicit `prf…` token sets the PRF
 //!   apart from the integrity algorithm (IKEv2). AES-GCM (IKEv2 only) takes a PRF: `prfsha256`,
-//!   or a hash token, which then means the PRF (Libreswan's `aes_gcm-sha2`). No DH group means
-//!   MODP2048 (group 14).
+//!   or a hash token, which then means the PRF (Libreswan's `aes_gcm-sha2`); with neither,
+//!   PRF-HMAC-SHA2-256. No DH group means MODP2048 (group 14).
 //! * `esp=`: cipher and integrity (none with AES-GCM); a DH group is the PFS group for that
 //!   proposal (`aes128gcm16-modp2048`, `aes128-sha1;modp2048`). With `phase2=ah` the list names
 //!   integrity algorithms only (`sha1`, `sha2_256`), and the proposals carry `EncrAlg::Null`.
