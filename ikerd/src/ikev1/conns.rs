@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// Wait before another keying attempt after a failure the peer will not fix by itself at once
 /// (authentication, proposals).
 pub const RETRY_DELAY: Duration = Duration::from_secs(10);
+/// A Quick Mode does not start under an ISAKMP SA with less than this left.
+pub const ISAKMP_MIN_LEFT: Duration = Duration::from_secs(15);
 /// Longest conn name (instances add `[N]`).
 pub const MAX_CONN_NAME: usize = 200;
 
@@ -299,7 +301,7 @@ impl Engine {
 
     /// Quick Mode under an existing ISAKMP SA, else Main Mode first.
     pub(super) fn start_negotiation(&mut self, name: &str, now: Instant) -> Result<String, String> {
-        let r = match self.find_isakmp_for(name) {
+        let r = match self.find_isakmp_for(name, now) {
             Some(ike) => self
                 .start_qm(name, ike, now, None)
                 .map(|s| format!("{}: initiating Quick Mode", tag(name, s))),
@@ -416,14 +418,16 @@ impl Engine {
     }
 
     /// An established ISAKMP SA a Quick Mode for `name` can use: the conn's own, or one with the
-    /// same hosts and IDs (pluto shares ISAKMP SAs between conns), newest first.
-    pub(super) fn find_isakmp_for(&self, name: &str) -> Option<u64> {
+    /// same hosts and IDs (pluto shares ISAKMP SAs between conns), newest first; not one that
+    /// expires within [`ISAKMP_MIN_LEFT`].
+    pub(super) fn find_isakmp_for(&self, name: &str, now: Instant) -> Option<u64> {
         let c = self.conns.get(name)?;
         let (lh, rh) = (c.cfg.local.host?, c.cfg.remote.host?);
         self.ikes
             .values()
             .rev()
             .filter(|s| s.established() && !s.deleting)
+            .filter(|s| s.expire_at.is_none_or(|e| e > now + ISAKMP_MIN_LEFT))
             .find(|s| {
                 s.conn == name
                     || (s.local.ip == lh
@@ -520,6 +524,15 @@ impl Engine {
             return;
         }
         let (tries, max) = (c.tries, c.cfg.keying_tries);
+        if self
+            .children
+            .values()
+            .any(|k| k.conn == name && k.established() && k.retire_at.is_none())
+        {
+            // A rekey (of the ISAKMP SA or an IPsec SA) failed while the tunnel is up: the
+            // rekey timers try again.
+            return;
+        }
         if max != 0 && tries >= max {
             c.want_up = false;
             self.fail(

@@ -62,7 +62,13 @@ pub struct Engine {
     pub(super) tickets: BTreeMap<u64, KeydWait>,
     pub(super) actions: VecDeque<Action>,
     pub(super) log: VecDeque<String>,
+    /// Dropped-packet log lines in the current window: (window start, lines, suppressed).
+    pub(super) drop_log: Option<(Instant, u32, u64)>,
 }
+
+/// At most this many dropped-packet lines per [`DROP_LOG_WINDOW`] (a flood is summarised).
+pub const DROP_LOG_LINES: u32 = 100;
+pub const DROP_LOG_WINDOW: Duration = Duration::from_secs(10);
 
 impl Engine {
     pub fn new(cfg: EngineConfig, rng: Box<dyn rand::RngCore>) -> Engine {
@@ -79,6 +85,7 @@ impl Engine {
             tickets: BTreeMap::new(),
             actions: VecDeque::new(),
             log: VecDeque::new(),
+            drop_log: None,
         }
     }
 
@@ -135,7 +142,28 @@ impl Engine {
             other => Err(format!("exchange {other:?} is not supported")),
         };
         if let Err(e) = r {
-            self.warn(format!("packet from {remote}: dropped: {e}"));
+            self.drop_line(format!("packet from {remote}: dropped: {e}"), now);
+        }
+    }
+
+    /// Log a dropped packet, at most [`DROP_LOG_LINES`] per [`DROP_LOG_WINDOW`].
+    fn drop_line(&mut self, line: String, now: Instant) {
+        let (start, lines, suppressed) = match self.drop_log {
+            Some((s, l, x)) if now.saturating_duration_since(s) < DROP_LOG_WINDOW => (s, l, x),
+            Some((_, _, x)) => {
+                if x > 0 {
+                    self.warn(format!("{x} more dropped packets were not logged"));
+                }
+                (now, 0, 0)
+            }
+            None => (now, 0, 0),
+        };
+        if lines < DROP_LOG_LINES {
+            self.warn(line);
+            self.drop_log = Some((start, lines + 1, suppressed));
+        } else {
+            tracing::debug!("{line}");
+            self.drop_log = Some((start, lines, suppressed + 1));
         }
     }
 

@@ -61,7 +61,7 @@ impl Engine {
         let Some(ch) = c.choice else { return };
         let ike = match self.ikes.get(&c.parent) {
             Some(s) if s.established() && !s.deleting => Some(c.parent),
-            _ => self.find_isakmp_for(&c.conn),
+            _ => self.find_isakmp_for(&c.conn, now),
         };
         let Some(ike) = ike else { return };
         let protocol = match ch.proto {

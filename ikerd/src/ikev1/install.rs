@@ -100,8 +100,15 @@ impl Engine {
                 sas.extend(sa_spec(name, c, Direction::Out));
             }
         }
-        let newest_out = kids.iter().rev().find(|c| c.installed_out);
-        let newest_in = kids.iter().rev().find(|c| c.installed_in);
+        // The newest SA pair not being retired (a rekey's or a duplicate's loser), else the newest.
+        let pick = |f: fn(&Child) -> bool| {
+            kids.iter()
+                .rev()
+                .find(|c| f(c) && c.retire_at.is_none())
+                .or_else(|| kids.iter().rev().find(|c| f(c)))
+        };
+        let newest_out = pick(|c| c.installed_out);
+        let newest_in = pick(|c| c.installed_in);
         let mut policies = Vec::new();
         let mut covered: Vec<TrafficSelector> = Vec::new();
         if let Some(c) = newest_in {

@@ -1170,25 +1170,6 @@ impl Engine {
                         self.conns.remove(&o);
                     }
                 }
-                // Older ISAKMP SAs of this conn with the same peer.
-                let older: Vec<u64> = self
-                    .ikes
-                    .values()
-                    .filter(|x| {
-                        x.serial != serial
-                            && x.conn == conn
-                            && x.established()
-                            && !x.deleting
-                            && x.peer_id.as_ref() == Some(pid)
-                    })
-                    .map(|x| x.serial)
-                    .collect();
-                for o in older {
-                    self.info(format!(
-                        "{t}: deleting ISAKMP SA #{o}: replaced by #{serial}"
-                    ));
-                    self.delete_ike(o, true);
-                }
             }
         }
         if let Some(old) = replaces {

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// An old IPsec SA stays this long after its replacement is installed (packets in flight).
 pub const RETIRE_GRACE: Duration = Duration::from_secs(5);
+/// Two IPsec SAs of a conn with the same selectors made this close together are duplicates of
+/// a simultaneous negotiation (both ends initiated), not a rekey.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(3);
 
 /// What QR1 gave: the choice, the responder's SPI, Nr and g(qm)^xy.
 type Qr1 = (P2Choice, u32, Vec<u8>, Option<zeroize::Zeroizing<Vec<u8>>>);
@@ -285,7 +288,7 @@ impl Engine {
             return;
         };
         let conn = c.conn.clone();
-        match self.find_isakmp_for(&conn) {
+        match self.find_isakmp_for(&conn, now) {
             Some(ike) => match self.start_qm(&conn, ike, now, Some(serial)) {
                 Ok(_) => {
                     if let Some(c) = self.children.get_mut(&serial) {
@@ -915,6 +918,7 @@ impl Engine {
         c.retrans = None;
         let replaces = c.replaces;
         self.retire_older(serial, replaces, now);
+        self.retire_duplicates(&conn, now);
         if let Some(cn) = self.conns.get_mut(&conn) {
             cn.tries = 0;
             cn.retry_at = None;
@@ -955,6 +959,50 @@ impl Engine {
             if let Some(c) = self.children.get_mut(&o) {
                 c.retire_at = Some(now + RETIRE_GRACE);
                 c.rekey_at = None;
+            }
+        }
+    }
+
+    /// Both ends initiated at once: of two IPsec SAs with the same selectors, one started by
+    /// each end within [`DUPLICATE_WINDOW`], both ends keep the one whose initiator nonce is greater and retire
+    /// the other, so that both use the same SA pair.
+    fn retire_duplicates(&mut self, conn: &str, now: Instant) {
+        let live: Vec<(u64, Instant, Vec<u8>, Ts, Ts, bool)> = self
+            .children
+            .values()
+            .filter(|c| c.conn == conn && c.established() && c.retire_at.is_none())
+            .map(|c| {
+                (
+                    c.serial,
+                    c.created,
+                    c.ni.clone(),
+                    c.local_ts,
+                    c.remote_ts,
+                    c.initiator,
+                )
+            })
+            .collect();
+        let mut losers = Vec::new();
+        for (i, x) in live.iter().enumerate() {
+            for y in live.iter().skip(i + 1) {
+                let close = if x.1 > y.1 { x.1 - y.1 } else { y.1 - x.1 } <= DUPLICATE_WINDOW;
+                // One started by each end (a rekey has the same initiator as what it replaces).
+                if close && x.5 != y.5 && x.3 == y.3 && x.4 == y.4 {
+                    let (win, lose) = if x.2 > y.2 { (x.0, y.0) } else { (y.0, x.0) };
+                    losers.push((lose, win));
+                }
+            }
+        }
+        for (lose, win) in losers {
+            if let Some(c) = self.children.get_mut(&lose) {
+                if c.retire_at.is_none() {
+                    c.retire_at = Some(now + RETIRE_GRACE);
+                    c.rekey_at = None;
+                    let t = tag(conn, lose);
+                    self.info(format!(
+                        "{t}: both ends negotiated at once: keeping #{win}, retiring this one"
+                    ));
+                }
             }
         }
     }
@@ -1000,6 +1048,7 @@ impl Engine {
         c.last_in = Some(bytes.to_vec());
         c.last_out = None;
         c.retrans = None;
+        self.retire_duplicates(&conn, now);
         self.update_fwd(&conn);
         let words = self
             .children

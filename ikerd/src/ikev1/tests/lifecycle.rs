@@ -16,9 +16,18 @@ fn pair(w: IkeConn, e: IkeConn) -> Pair {
     p
 }
 
-/// Every Install has an outbound Protect policy whose SA is in the same state.
+/// From the first Install with an outbound Protect policy on, every Install has one, and its SA
+/// is in the same state.
 fn always_protected(installs: &[ConnState]) {
-    for (i, st) in installs.iter().enumerate() {
+    let first = installs
+        .iter()
+        .position(|st| {
+            st.policies.iter().any(|p| {
+                p.direction == Direction::Out && matches!(p.action, PolicyAction::Protect { .. })
+            })
+        })
+        .expect("an outbound protect policy");
+    for (i, st) in installs.iter().enumerate().skip(first) {
         let out = st.policies.iter().find(|p| {
             p.direction == Direction::Out && matches!(p.action, PolicyAction::Protect { .. })
         });
@@ -69,7 +78,7 @@ fn ipsec_sa_rekey_installs_new_before_removing_old() {
     p.advance(Duration::from_secs(200), Duration::from_millis(500));
     assert!(p.a.log_has("#6: STATE_QUICK_I2"), "{}", p.a.log_dump());
     always_protected(&p.a.installs);
-    always_protected(&p.b.installs[1..]);
+    always_protected(&p.b.installs);
     assert!(p.a.removes.is_empty() && p.b.removes.is_empty());
     assert!(p.a.last_install("west-east").unwrap().sas.len() <= 4);
     assert_matching_installs(&p, "west-east", "west-east");
@@ -363,4 +372,28 @@ fn uniqueids_replaces_a_road_warriors_old_instance() {
         .removes
         .contains(&("rw[1]".into(), RemoveMode::Everything)));
     assert_matching_installs(&p, "rw", "rw[2]");
+}
+
+#[test]
+fn both_ends_starting_at_once_agree_on_one_sa_pair() {
+    let (mut w, mut e) = west_east();
+    w.auto = IkeAuto::Start;
+    e.auto = IkeAuto::Start;
+    let mut p = Pair::new("192.0.2.1", "192.0.2.2");
+    let now = p.now;
+    p.a.load(vec![w], now);
+    p.b.load(vec![e], now);
+    p.run();
+    assert_matching_installs(&p, "west-east", "west-east");
+    assert!(
+        p.a.log_has("both ends negotiated at once"),
+        "{}",
+        p.a.log_dump()
+    );
+    // The losers go; one pair is left on each side, the same one.
+    p.advance(Duration::from_secs(10), Duration::from_millis(500));
+    let (a, b) = assert_matching_installs(&p, "west-east", "west-east");
+    assert_eq!(a.sas.len(), 2, "{a:?}");
+    assert_eq!(b.sas.len(), 2, "{b:?}");
+    always_protected(&p.a.installs);
 }
