@@ -3,7 +3,9 @@
 //! where they arrive, asks the engine what to do with each, and sends the answers in batches.
 //!
 //! - outbound: TUN → [`Engine::outbound`] → raw ESP (`sendmmsg`), UDP 4500, header-included raw
-//!   socket, or back into the TUN (ICMP errors for the inner sender);
+//!   socket, or back into the TUN (ICMP errors for the inner sender). With TUN offload one read
+//!   may bring a 64 KiB GSO super-packet; [`TunReader`] splits it into MTU-sized packets, which
+//!   go to the engine one by one like any other (so the send batches fill in a few reads);
 //! - inbound: raw ESP/AH sockets and UDP 4500 (`recvmmsg`) → [`Engine::inbound`] → TUN.
 //!
 //! Both threads poll with a short timeout so they notice [`Pump::stop`].
@@ -11,7 +13,8 @@
 use crate::datapath::{Engine, Inbound, Outbound, Rx};
 use crate::esp::ip::NatTKind;
 use crate::io::{
-    sockets::ip_destination, EspSockets, NattSocket, RawRx, RecvBatch, SendBatch, Tun,
+    sockets::ip_destination, tun::TunReader, EspSockets, NattSocket, RawRx, RecvBatch, SendBatch,
+    Tun,
 };
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
@@ -32,7 +35,13 @@ pub struct Wire {
 /// Counters of what the threads saw beyond the engine's own (shown in status).
 #[derive(Default)]
 pub struct PumpStats {
+    /// IP packets from the TUN device (segments of super-packets counted one by one).
     pub tun_in: AtomicU64,
+    /// GSO super-packets read from the TUN device (offload on).
+    pub tun_super_packets: AtomicU64,
+    /// Reads from the TUN device dropped as malformed (an offload header that does not describe
+    /// its packet).
+    pub tun_malformed: AtomicU64,
     pub wire_in: AtomicU64,
     /// IKE messages that arrived on UDP 4500 (relayed to ikerd).
     pub natt_ike: AtomicU64,
@@ -112,6 +121,12 @@ fn readable(p: &PollFd<'_>) -> bool {
 
 fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpStats) {
     let mut rx = RecvBatch::new();
+    let mut reader = TunReader::new();
+    tracing::info!(
+        "fwd-out: reading {} with offload {}",
+        wire.tun.name(),
+        wire.tun.offloads()
+    );
     let mut esp = SendBatch::new();
     let mut udp = SendBatch::new();
     let mut ip = SendBatch::new();
@@ -122,7 +137,21 @@ fn outbound_loop(engine: &Engine, wire: &Wire, stop: &AtomicBool, stats: &PumpSt
             continue;
         }
         loop {
-            match wire.tun.read_batch(&mut rx) {
+            let got = reader.read_batch(&wire.tun, &mut rx);
+            let rs = reader.stats();
+            stats
+                .tun_super_packets
+                .store(rs.super_packets, Ordering::Relaxed);
+            if rs.malformed != stats.tun_malformed.swap(rs.malformed, Ordering::Relaxed) {
+                tracing::debug!(
+                    "tunnel device: dropped a malformed offload read: {}",
+                    reader
+                        .last_error()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                );
+            }
+            match got {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {

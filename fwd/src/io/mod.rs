@@ -3,7 +3,8 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`tun`] | the persistent TUN device (`IFF_TUN | IFF_NO_PI`), its MTU, link state and sysctls |
+//! | [`tun`] | the persistent TUN device (`IFF_TUN | IFF_NO_PI`, offload with `IFF_VNET_HDR`), its MTU, link state and sysctls; [`tun::TunReader`] |
+//! | [`gso`] | sans-IO: the `virtio_net_hdr`, GSO super-packets split into IP packets, checksum completion |
 //! | [`sockets`] | raw ESP/AH sockets (v4/v6, receive and send), header-included raw sockets, the UDP 4500 socket, `SO_MARK` |
 //! | [`batch`] | `recvmmsg`/`sendmmsg` into preallocated slots with [`HEADROOM`] in front of every packet |
 //! | [`netlink`] | the policy-routing table that steers protected traffic into the TUN device |
@@ -21,7 +22,7 @@
 //!     for i in 0..rx.len() { let p = rx.packet(i)?;  // p.buf = whole slot, p.info.range() = ESP bytes
 //!         engine.inbound(Rx { src, dst, proto, udp }, p.buf, p.info.range()) -> ToTun{range} => tun.write(&p.buf[range]) }
 //! outbound (TUN, after poll):
-//!     tun.read_batch(&mut rx)?                    // up to BATCH packets, each at HEADROOM of its slot
+//!     reader.read_batch(&tun, &mut rx)?           // up to BATCH IP packets (super-packets split), each at HEADROOM of its slot
 //!     for each: engine.outbound(p.buf, range) -> Esp{src,dst,encap:None,range} => tx_esp.push(&p.buf[range], (dst,0), Some(src))
 //!                                             -> Esp{.., encap: Some(ports)}   => tx_natt.push(.., (dst,dport), Some(src))
 //!                                             -> Ip{range} | Clear{range}      => tx_ip.push(.., (ip_destination,0), None)

@@ -31,15 +31,33 @@
 //!   packet is dropped with `all.rp_filter` at 1 or 2.)
 //! - the MTU, and the link administratively up.
 //!
+//! **Offload** ([`Tun::open_or_create`]; [`Tun::open_or_create_with`] can turn it off). When the
+//! kernel offers `IFF_VNET_HDR` (`TUNGETFEATURES`), the device is attached with it, the header
+//! size set to 10 bytes (`struct virtio_net_hdr`, no mergeable-buffer count: fwd reads whole
+//! packets) and `TUNSETOFFLOAD` asked for checksum offload, TCP segmentation offload (IPv4, IPv6,
+//! ECN) and UDP segmentation offload, dropping what the kernel refuses (USO first, then ECN, then
+//! TSO, then checksum offload): the device works with whatever is left, and the log names what is
+//! on. Every read then starts with a `virtio_net_hdr` and may be a GSO super-packet of up to
+//! 64 KiB, one syscall for what would otherwise be ~45 reads; [`TunReader`] splits it into IP
+//! packets of at most the MTU ([`super::gso`]) and completes checksums left to the device. Every
+//! write carries an all-zero header in front (`writev`: no offload, checksums valid).
+//! `IFF_VNET_HDR` is a flag of the attachment, not of the device: `TUNSETIFF` on an existing
+//! device replaces it (and the other per-attachment flags) with the caller's, so a device
+//! created without it can be re-attached with it and the other way round (`fwd/tests/io_netns.rs`
+//! shows both). The offloads, on the other hand, are device features and outlive the
+//! attachment: opening without offload therefore clears them (`TUNSETOFFLOAD 0`), or the kernel
+//! would keep handing unsegmented super-packets to a reader that expects MTU-sized packets.
+//!
 //! The file descriptor is non-blocking: `read` returns `WouldBlock` when no packet is queued; poll
 //! it through [`AsFd`]. Everything acts in the network namespace of the calling thread.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::batch::RecvBatch;
+use super::gso::{self, Plan, VnetHdr, VNET_HDR_LEN};
 use super::sysctl::{self, Family};
 
 nix::ioctl_write_ptr_bad!(tunsetiff, libc::TUNSETIFF, libc::ifreq);
@@ -48,6 +66,8 @@ nix::ioctl_read_bad!(siocgifflags, libc::SIOCGIFFLAGS, libc::ifreq);
 nix::ioctl_write_ptr_bad!(siocsifflags, libc::SIOCSIFFLAGS, libc::ifreq);
 nix::ioctl_read_bad!(siocgifmtu, libc::SIOCGIFMTU, libc::ifreq);
 nix::ioctl_write_ptr_bad!(siocsifmtu, libc::SIOCSIFMTU, libc::ifreq);
+nix::ioctl_read_bad!(tungetfeatures, libc::TUNGETFEATURES, libc::c_uint);
+nix::ioctl_write_ptr_bad!(tunsetvnethdrsz, libc::TUNSETVNETHDRSZ, libc::c_int);
 
 /// Smallest MTU accepted (the IPv4 minimum datagram a host must take). IPv6 needs 1280: below it
 /// the kernel disables IPv6 on the device.
@@ -59,12 +79,79 @@ pub const HOST_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 0, 8);
 
 const TUN_PATH: &str = "/dev/net/tun";
 
+/// What offload an attached device has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offloads {
+    /// Attached with `IFF_VNET_HDR`: every read and write carries a `virtio_net_hdr`.
+    pub vnet_hdr: bool,
+    /// The `TUN_F_*` flags `TUNSETOFFLOAD` accepted (0 without `vnet_hdr`).
+    pub flags: u32,
+}
+
+impl Offloads {
+    /// The kernel may leave TCP/UDP checksums to fwd (`NEEDS_CSUM`).
+    pub fn csum(&self) -> bool {
+        self.flags & libc::TUN_F_CSUM != 0
+    }
+
+    /// The kernel may hand over TCP super-packets (IPv4, IPv6).
+    pub fn tso(&self) -> (bool, bool) {
+        (
+            self.flags & libc::TUN_F_TSO4 != 0,
+            self.flags & libc::TUN_F_TSO6 != 0,
+        )
+    }
+
+    /// The kernel may hand over UDP super-packets (`UDP_SEGMENT` senders).
+    pub fn uso(&self) -> bool {
+        self.flags & (libc::TUN_F_USO4 | libc::TUN_F_USO6) == (libc::TUN_F_USO4 | libc::TUN_F_USO6)
+    }
+}
+
+impl std::fmt::Display for Offloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.vnet_hdr {
+            return f.write_str("none (no vnet header)");
+        }
+        f.write_str("vnet_hdr")?;
+        for (bit, name) in [
+            (libc::TUN_F_CSUM, "csum"),
+            (libc::TUN_F_TSO4, "tso4"),
+            (libc::TUN_F_TSO6, "tso6"),
+            (libc::TUN_F_TSO_ECN, "tso_ecn"),
+            (libc::TUN_F_USO4, "uso4"),
+            (libc::TUN_F_USO6, "uso6"),
+        ] {
+            if self.flags & bit != 0 {
+                write!(f, " {name}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`Tun::open_or_create`] asks `TUNSETOFFLOAD` for, most first: each refused set is
+/// followed by the next (older kernels refuse USO with `EINVAL`; TSO needs checksum offload).
+const OFFLOAD_STEPS: [libc::c_uint; 5] = [
+    libc::TUN_F_CSUM
+        | libc::TUN_F_TSO4
+        | libc::TUN_F_TSO6
+        | libc::TUN_F_TSO_ECN
+        | libc::TUN_F_USO4
+        | libc::TUN_F_USO6,
+    libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN,
+    libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6,
+    libc::TUN_F_CSUM,
+    0,
+];
+
 /// An attached, persistent TUN device.
 #[derive(Debug)]
 pub struct Tun {
     file: File,
     name: String,
     ifindex: u32,
+    offloads: Offloads,
 }
 
 fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
@@ -108,10 +195,25 @@ fn open_dev() -> io::Result<File> {
         })
 }
 
-/// `TUNSETIFF` on `file`: create the device `name` or attach to the existing one.
-fn attach(file: &File, name: &str) -> io::Result<()> {
+/// `TUNGETFEATURES`: the `IFF_*` flags this kernel's TUN driver takes (0 if it cannot say).
+fn features(file: &File) -> libc::c_uint {
+    let mut f: libc::c_uint = 0;
+    // SAFETY: the fd is an open /dev/net/tun; the kernel writes one unsigned int into `f`.
+    match unsafe { tungetfeatures(file.as_raw_fd(), &mut f) } {
+        Ok(_) => f,
+        Err(_) => 0,
+    }
+}
+
+/// `TUNSETIFF` on `file`: create the device `name` or attach to the existing one, with
+/// `IFF_VNET_HDR` when `vnet_hdr`.
+fn attach(file: &File, name: &str, vnet_hdr: bool) -> io::Result<()> {
     let mut req = ifreq_for(name)?;
-    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: the fd is an open /dev/net/tun; `req` is a valid ifreq that lives across the call.
     match unsafe { tunsetiff(file.as_raw_fd(), &req) } {
         Ok(_) => Ok(()),
@@ -131,6 +233,39 @@ fn set_persist(file: &File, on: bool) -> io::Result<()> {
     unsafe { tunsetpersist(file.as_raw_fd(), libc::c_int::from(on)) }
         .map(|_| ())
         .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("TUNSETPERSIST: {e}")))
+}
+
+/// `TUNSETVNETHDRSZ`: the header in front of every packet is a plain `virtio_net_hdr`. The size
+/// is a device setting that a previous user may have changed.
+fn set_vnet_hdr_size(file: &File) -> io::Result<()> {
+    let size = VNET_HDR_LEN as libc::c_int;
+    // SAFETY: the fd is an attached TUN fd; the kernel reads one int from `size`.
+    unsafe { tunsetvnethdrsz(file.as_raw_fd(), &size) }
+        .map(|_| ())
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("TUNSETVNETHDRSZ: {e}")))
+}
+
+/// `TUNSETOFFLOAD` with `flags` (passed by value as an unsigned long, as the kernel reads it).
+fn set_offload(file: &File, flags: libc::c_uint) -> nix::Result<()> {
+    // SAFETY: the fd is an attached TUN fd; TUNSETOFFLOAD takes an integer argument, no pointer.
+    let r = unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            libc::TUNSETOFFLOAD as _,
+            libc::c_ulong::from(flags),
+        )
+    };
+    nix::errno::Errno::result(r).map(|_| ())
+}
+
+/// Ask for [`OFFLOAD_STEPS`] in turn; the first set the kernel accepts (0 if none).
+fn negotiate_offload(file: &File) -> u32 {
+    for step in OFFLOAD_STEPS {
+        if set_offload(file, step).is_ok() {
+            return step;
+        }
+    }
+    0
 }
 
 /// The MTU of interface `name` (in the calling thread's namespace).
@@ -230,9 +365,16 @@ fn configure_sysctls(name: &str) -> io::Result<()> {
 
 impl Tun {
     /// Create the persistent TUN device `name`, or re-attach to it if it exists (after a restart),
-    /// then set its sysctls, MTU and link state. Fails with `AddrInUse` if another process is
-    /// attached, and if `name` exists but is not a TUN device.
+    /// with as much offload as the kernel gives (module documentation), then set its sysctls, MTU
+    /// and link state. Fails with `AddrInUse` if another process is attached, and if `name`
+    /// exists but is not a TUN device.
     pub fn open_or_create(name: &str, mtu: u32) -> io::Result<Tun> {
+        Tun::open_or_create_with(name, mtu, true)
+    }
+
+    /// [`Tun::open_or_create`], with offload only if `offload` (without it: one packet per read,
+    /// no header; offloads a previous attachment left on the device are cleared).
+    pub fn open_or_create_with(name: &str, mtu: u32, offload: bool) -> io::Result<Tun> {
         if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -240,7 +382,20 @@ impl Tun {
             ));
         }
         let file = open_dev()?;
-        attach(&file, name)?;
+        let vnet_hdr = offload && features(&file) & (libc::IFF_VNET_HDR as libc::c_uint) != 0;
+        attach(&file, name, vnet_hdr)?;
+        let offloads = if vnet_hdr {
+            set_vnet_hdr_size(&file)?;
+            Offloads {
+                vnet_hdr,
+                flags: negotiate_offload(&file),
+            }
+        } else {
+            // Not fatal: a kernel without TUNSETOFFLOAD has no offload to clear either.
+            let _ = set_offload(&file, 0);
+            Offloads::default()
+        };
+        tracing::info!("tunnel device {name}: offload {offloads}");
         set_persist(&file, true)?;
         configure_sysctls(name)?;
         set_mtu(name, mtu)?;
@@ -252,6 +407,7 @@ impl Tun {
             file,
             name: name.to_owned(),
             ifindex,
+            offloads,
         })
     }
 
@@ -268,7 +424,7 @@ impl Tun {
             return Ok(false);
         }
         let file = open_dev()?;
-        attach(&file, name)?;
+        attach(&file, name, false)?;
         set_persist(&file, false)?;
         drop(file); // last reference to a non-persistent device: the kernel unregisters it
         Ok(true)
@@ -289,9 +445,45 @@ impl Tun {
         get_mtu(&self.name)
     }
 
+    /// The offload this attachment has.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
     /// Read one packet (an IPv4 or IPv6 packet, no prefix). `WouldBlock` if none is queued.
     /// A packet longer than `buf` is truncated by the kernel; callers size `buf` above the MTU.
+    /// With offload, the virtio header is read and consumed and a checksum left to the device is
+    /// completed; a GSO super-packet cannot be one packet: it is consumed and refused with
+    /// `InvalidData` (read through a [`TunReader`], which splits it).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.offloads.vnet_hdr {
+            return self.read_raw(buf);
+        }
+        let (hdr, n) = self.read_vnet(buf)?;
+        let pkt = buf.get_mut(..n).unwrap_or_default();
+        let plan =
+            Plan::new(&hdr, pkt).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if plan.is_gso() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "GSO super-packet of {n} bytes ({} segments)",
+                    plan.segments()
+                ),
+            ));
+        }
+        if hdr.flags & gso::F_NEEDS_CSUM != 0 {
+            gso::complete_checksum(
+                pkt,
+                usize::from(hdr.csum_start),
+                usize::from(hdr.csum_offset),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        Ok(n)
+    }
+
+    fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match (&self.file).read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -300,9 +492,34 @@ impl Tun {
         }
     }
 
+    /// One read with the device's virtio header (all-zero without offload): the header and the
+    /// packet's length in `buf`. With offload the packet may be a GSO super-packet; size `buf`
+    /// at 64 KiB. A read shorter than the header is `InvalidData`.
+    pub fn read_vnet(&self, buf: &mut [u8]) -> io::Result<(VnetHdr, usize)> {
+        if !self.offloads.vnet_hdr {
+            return Ok((VnetHdr::NONE, self.read_raw(buf)?));
+        }
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let n = loop {
+            let mut iov = [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)];
+            match (&self.file).read_vectored(&mut iov) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        let len = n.checked_sub(VNET_HDR_LEN).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("TUN read of {n} bytes"))
+        })?;
+        Ok((VnetHdr::decode(&hdr), len))
+    }
+
     /// Write one IPv4 or IPv6 packet into the device (the kernel takes the family from the first
-    /// nibble and refuses anything else with `EINVAL`).
+    /// nibble and refuses anything else with `EINVAL`). With offload, an all-zero virtio header
+    /// goes in front: no segmentation, the checksums are valid.
     pub fn write(&self, pkt: &[u8]) -> io::Result<()> {
+        if self.offloads.vnet_hdr {
+            return self.write_vnet(&VnetHdr::NONE, pkt);
+        }
         loop {
             match (&self.file).write(pkt) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -318,11 +535,172 @@ impl Tun {
         }
     }
 
-    /// Read up to [`super::BATCH`] queued packets into `batch` (one `read` each, stopping at the
-    /// first `WouldBlock`). `Err(WouldBlock)` if none was queued. The batch's capacity must be at
-    /// least the device MTU (the kernel truncates a longer packet silently).
-    pub fn read_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        batch.fill_with(|slot| self.read(slot))
+    /// Write `pkt` with the virtio header `hdr` in front (one `writev`): a GSO super-packet for
+    /// the kernel to segment, or a packet whose checksum it is to complete. `Unsupported` without
+    /// offload.
+    pub fn write_vnet(&self, hdr: &VnetHdr, pkt: &[u8]) -> io::Result<()> {
+        if !self.offloads.vnet_hdr {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TUN device attached without IFF_VNET_HDR",
+            ));
+        }
+        let h = hdr.encode();
+        let want = VNET_HDR_LEN + pkt.len();
+        loop {
+            match (&self.file).write_vectored(&[IoSlice::new(&h), IoSlice::new(pkt)]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(n) if n == want => return Ok(()),
+                Ok(n) => {
+                    return Err(io::Error::other(format!(
+                        "short TUN write: {n} of {want} bytes"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Largest read a [`TunReader`] takes: the virtio header and a 64 KiB super-packet, with room
+/// to tell a longer (truncated) one apart.
+const READ_BUF: usize = VNET_HDR_LEN + 65536 + 1024;
+
+/// What a [`TunReader`] has seen.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TunRxStats {
+    /// Reads that returned a packet.
+    pub reads: u64,
+    /// ... of which GSO super-packets.
+    pub super_packets: u64,
+    /// Packets handed on (segments and whole packets).
+    pub packets: u64,
+    /// Checksums completed (`NEEDS_CSUM` without GSO).
+    pub csum_completed: u64,
+    /// Reads dropped: a header that does not describe its packet, a segment longer than the
+    /// caller's buffer, or a read that filled the whole buffer (possibly truncated).
+    pub malformed: u64,
+}
+
+/// Reads packets from a [`Tun`] one IP packet at a time whatever its offload: GSO super-packets
+/// are split ([`gso::Plan`]) and their segments handed out in order across calls, checksums
+/// left to the device are completed. One per reading thread; holds a 64 KiB buffer (without
+/// offload it is not used: packets are read straight into the caller's buffer).
+pub struct TunReader {
+    buf: Box<[u8]>,
+    len: usize,
+    plan: Option<Plan>,
+    next: usize,
+    stats: TunRxStats,
+    last_error: Option<gso::GsoError>,
+}
+
+impl std::fmt::Debug for TunReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunReader")
+            .field("pending", &self.pending())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TunReader {
+    fn default() -> Self {
+        TunReader::new()
+    }
+}
+
+impl TunReader {
+    pub fn new() -> TunReader {
+        TunReader {
+            buf: vec![0u8; READ_BUF].into_boxed_slice(),
+            len: 0,
+            plan: None,
+            next: 0,
+            stats: TunRxStats::default(),
+            last_error: None,
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TunRxStats {
+        self.stats
+    }
+
+    /// Why the last dropped read was dropped.
+    pub fn last_error(&self) -> Option<gso::GsoError> {
+        self.last_error
+    }
+
+    /// Segments of the current super-packet not handed out yet.
+    pub fn pending(&self) -> usize {
+        self.plan
+            .map_or(0, |p| p.segments().saturating_sub(self.next))
+    }
+
+    fn drop_read(&mut self, e: gso::GsoError) {
+        self.stats.malformed += 1;
+        self.last_error = Some(e);
+        self.plan = None;
+    }
+
+    /// The next IP packet into `out`: a pending segment, else what the next read brings.
+    /// `WouldBlock` once the device has nothing more. Malformed reads are dropped and counted,
+    /// and the next one is tried.
+    pub fn read_packet(&mut self, tun: &Tun, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(plan) = self.plan {
+                if self.next < plan.segments() {
+                    let i = self.next;
+                    self.next += 1;
+                    let pkt = self.buf.get(..self.len).unwrap_or_default();
+                    match plan.write_segment(pkt, i, out) {
+                        Ok(n) => {
+                            self.stats.packets += 1;
+                            return Ok(n);
+                        }
+                        Err(e) => {
+                            self.drop_read(e);
+                            continue;
+                        }
+                    }
+                }
+                self.plan = None;
+            }
+            if !tun.offloads.vnet_hdr {
+                let n = tun.read_raw(out)?;
+                self.stats.reads += 1;
+                self.stats.packets += 1;
+                return Ok(n);
+            }
+            let (hdr, n) = tun.read_vnet(&mut self.buf)?;
+            self.stats.reads += 1;
+            if n + VNET_HDR_LEN >= READ_BUF {
+                self.drop_read(gso::GsoError::SegmentTooLong);
+                continue;
+            }
+            let pkt = self.buf.get(..n).unwrap_or_default();
+            match Plan::new(&hdr, pkt) {
+                Ok(plan) => {
+                    if plan.is_gso() {
+                        self.stats.super_packets += 1;
+                    } else if hdr.flags & gso::F_NEEDS_CSUM != 0 {
+                        self.stats.csum_completed += 1;
+                    }
+                    self.plan = Some(plan);
+                    self.len = n;
+                    self.next = 0;
+                }
+                Err(e) => self.drop_read(e),
+            }
+        }
+    }
+
+    /// Fill `batch` with up to [`super::BATCH`] IP packets (pending segments first, then new
+    /// reads; a super-packet that does not fit goes on in the next call). `Err(WouldBlock)` if
+    /// there was nothing. The batch's capacity must be at least the device MTU.
+    pub fn read_batch(&mut self, tun: &Tun, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.fill_with(|slot| self.read_packet(tun, slot))
     }
 }
 
