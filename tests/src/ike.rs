@@ -91,6 +91,10 @@ pub fn logs(p: &GatewayPair) -> String {
                 tail(&gw.log(d), 60)
             ));
         }
+        s.push_str(&format!(
+            "\n----- {name} look -----\n{}",
+            ctl(gw, &["look"]).unwrap_or_else(|e| e)
+        ));
     }
     s
 }

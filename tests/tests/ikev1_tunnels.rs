@@ -42,7 +42,14 @@ fn subnet_to_subnet_psk_comes_up_by_auto_start_and_carries_only_esp() {
     );
     t.ike = "aes128-sha1-modp2048".into();
     t.esp = "aes128-sha1".into();
-    let p = pair("v1net", &t);
+    // West starts it; east only answers (`auto=add`), so the roles in the log are known. (Both
+    // ends starting at once is the extruded-subnet test's case.)
+    let mut east = t.clone();
+    east.auto = Auto::Add;
+    let p = GatewayPair::new("v1net").expect("topology");
+    configure_one(&p.west, &t, true);
+    configure_one(&p.east, &east, false);
+    p.start().expect("gateways start");
     let cap_file = p.west.dir.0.join("wan.pcap");
     let mut cap = Capture::start(&p.west.ns, "wan0", &cap_file).expect("capture");
     wait_established(&p, "net", UP).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));

@@ -443,13 +443,21 @@ impl Engine {
     }
 
     /// Routes the policies want: every outbound policy with `route`: Protect/Trap/Drop/Reject →
-    /// [`RouteKind::Tunnel`], Pass → [`RouteKind::Throw`]. Deduplicated, sorted.
+    /// [`RouteKind::Tunnel`] to its destination, Pass → [`RouteKind::Throw`]. A tunnelled policy
+    /// also wants a Throw route for its *source* (this end's protected subnet), unless some policy
+    /// tunnels that very prefix: the routing table is consulted before the main table for every
+    /// unmarked packet, so a wide tunnel route (`rightsubnet=0.0.0.0/0`, an extruded subnet)
+    /// would otherwise send packets for our own LAN — the decrypted ones included — back into the
+    /// tunnel device. FreeS/WAN's routes lived in the main table, where the connected route won by
+    /// prefix length; the throw route gives the same answer. Deduplicated, sorted.
     pub fn wanted_routes(&self) -> Vec<(Net, RouteKind)> {
         let t = self.read();
-        let mut v: Vec<(Net, RouteKind)> = t
-            .policies
-            .values()
-            .filter(|m| m.spec.direction == Direction::Out && m.spec.route)
+        let routed = || {
+            t.policies
+                .values()
+                .filter(|m| m.spec.direction == Direction::Out && m.spec.route)
+        };
+        let mut v: Vec<(Net, RouteKind)> = routed()
             .map(|m| {
                 let kind = match m.spec.action {
                     PolicyAction::Pass => RouteKind::Throw,
@@ -458,6 +466,18 @@ impl Engine {
                 (m.spec.selector.dst, kind)
             })
             .collect();
+        let tunnelled: HashSet<Net> = v
+            .iter()
+            .filter(|(_, k)| *k == RouteKind::Tunnel)
+            .map(|(n, _)| *n)
+            .collect();
+        let local_throws: Vec<(Net, RouteKind)> = routed()
+            .filter(|m| !matches!(m.spec.action, PolicyAction::Pass))
+            .map(|m| m.spec.selector.src)
+            .filter(|src| !tunnelled.contains(src))
+            .map(|src| (src, RouteKind::Throw))
+            .collect();
+        v.extend(local_throws);
         v.sort_by_key(|a| (a.0.addr, a.0.prefix, a.1));
         v.dedup();
         v

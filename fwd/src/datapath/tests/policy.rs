@@ -244,7 +244,10 @@ fn conn_down_with_routes_kept_traps_then_unroute_removes() {
     assert!(transfer(&a, &b, &p, now).is_ok());
     assert_eq!(
         a.wanted_routes(),
-        vec![(net("10.2.0.0/16"), RouteKind::Tunnel)]
+        vec![
+            (net("10.1.0.0/16"), RouteKind::Throw),
+            (net("10.2.0.0/16"), RouteKind::Tunnel)
+        ]
     );
     assert_eq!(a.remove_conn(CONN, RemoveMode::KeepRoute), (2, 1));
     let look = a.look(now);
@@ -253,7 +256,10 @@ fn conn_down_with_routes_kept_traps_then_unroute_removes() {
     assert_eq!(look.policies[0].action, PolicyAction::Trap);
     assert_eq!(
         a.wanted_routes(),
-        vec![(net("10.2.0.0/16"), RouteKind::Tunnel)]
+        vec![
+            (net("10.1.0.0/16"), RouteKind::Throw),
+            (net("10.2.0.0/16"), RouteKind::Tunnel)
+        ]
     );
     assert_eq!(out(&a, &p, now).0, Outbound::Drop(DropReason::Trap));
     assert!(matches!(&a.take_events()[..], [FwdEvent::Acquire { conn, .. }] if conn == CONN));
@@ -334,7 +340,9 @@ fn wanted_routes_are_deduplicated_and_sorted() {
     assert_eq!(
         e.wanted_routes(),
         vec![
+            (net("0.0.0.0/0"), RouteKind::Throw),
             (net("10.0.0.0/8"), RouteKind::Throw),
+            (net("10.1.0.0/16"), RouteKind::Throw),
             (net("10.5.0.0/16"), RouteKind::Throw),
             (net("10.6.0.0/16"), RouteKind::Tunnel),
             (net("10.7.0.0/16"), RouteKind::Tunnel),
@@ -551,4 +559,57 @@ fn no_headroom_is_a_drop_not_a_panic() {
             Outbound::Drop(DropReason::NoRoom)
         );
     }
+}
+
+#[test]
+fn an_extruded_subnet_throws_its_own_lan_back_to_the_main_table() {
+    // west: 10.1.0.0/24 -> everything (rightsubnet=0.0.0.0/0)
+    let e = engine(&Setup::default());
+    let st = ConnState {
+        conn: "ext".into(),
+        sas: vec![],
+        policies: vec![PolicySpec {
+            conn: "ext".into(),
+            ..policy(
+                Direction::Out,
+                net("10.1.0.0/24"),
+                net("0.0.0.0/0"),
+                PolicyAction::Trap,
+                true,
+            )
+        }],
+    };
+    e.install_conn(Origin::Ikerd, &st, Instant::now()).unwrap();
+    assert_eq!(
+        e.wanted_routes(),
+        vec![
+            (net("0.0.0.0/0"), RouteKind::Tunnel),
+            (net("10.1.0.0/24"), RouteKind::Throw),
+        ]
+    );
+    // another conn tunnelling exactly that prefix wins over the throw
+    let other = ConnState {
+        conn: "o".into(),
+        sas: vec![],
+        policies: vec![PolicySpec {
+            conn: "o".into(),
+            ..policy(
+                Direction::Out,
+                net("10.9.0.0/24"),
+                net("10.1.0.0/24"),
+                PolicyAction::Trap,
+                true,
+            )
+        }],
+    };
+    e.install_conn(Origin::Ikerd, &other, Instant::now())
+        .unwrap();
+    assert_eq!(
+        e.wanted_routes(),
+        vec![
+            (net("0.0.0.0/0"), RouteKind::Tunnel),
+            (net("10.1.0.0/24"), RouteKind::Tunnel),
+            (net("10.9.0.0/24"), RouteKind::Throw),
+        ]
+    );
 }
