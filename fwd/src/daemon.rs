@@ -65,7 +65,7 @@ pub struct DatapathArgs {
 /// One updown script to run: (conn, verb, command, environment).
 type UpdownJob = (String, ipc::fwd::UpdownVerb, String, Vec<(String, String)>);
 
-/// Outbound sequence numbers of manually keyed SAs are saved this often...
+/// Outbound sequence numbers of every SA (manual or negotiated) are saved this often...
 const SEQ_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// ...and a restarted fwd resumes this far above the saved value: more than any gateway sends
 /// between two checkpoints, so a peer with anti-replay on never sees a number again.
@@ -431,9 +431,9 @@ impl Fwd {
             },
             FwdRequest::InstallConn(st) => match self.engine.install_conn(by, &st, now) {
                 Ok((sas, policies)) => {
-                    if by == Origin::Confd {
-                        self.resume_seqs(&st);
-                    }
+                    // Manual SAs from confd and negotiated ones from ikerd alike come back after a
+                    // restart with the keys they had: their sequence numbers must not start again.
+                    self.resume_seqs(&st);
                     tracing::info!(
                         "\"{}\": installed {sas} SAs and {policies} policies for {peer}",
                         st.conn
