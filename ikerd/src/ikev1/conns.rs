@@ -280,7 +280,8 @@ impl Engine {
                 "\"{name}\" has right=%any: it answers road warriors and cannot initiate"
             ));
         }
-        if let Some(s) = self.live_child(name) {
+        if self.missing_pairs(name).is_empty() {
+            let s = self.live_child(name).unwrap_or(0);
             return Ok(format!("\"{name}\": already up or being negotiated (#{s})"));
         }
         if let Some(s) = self.negotiating_ike(name) {
@@ -302,9 +303,7 @@ impl Engine {
     /// Quick Mode under an existing ISAKMP SA, else Main Mode first.
     pub(super) fn start_negotiation(&mut self, name: &str, now: Instant) -> Result<String, String> {
         let r = match self.find_isakmp_for(name, now) {
-            Some(ike) => self
-                .start_qm(name, ike, now, None)
-                .map(|s| format!("{}: initiating Quick Mode", tag(name, s))),
+            Some(ike) => self.start_missing_qms(name, ike, now),
             None => match self.negotiating_ike(name) {
                 Some(s) => Ok(format!("{}: Main Mode in progress", tag(name, s))),
                 None => self
@@ -357,7 +356,13 @@ impl Engine {
         if c.is_template() {
             return;
         }
-        if self.live_child(name).is_some() || self.negotiating_ike(name).is_some() {
+        let covered = self.children.values().any(|k| {
+            k.conn == name
+                && k.retire_at.is_none()
+                && super::ids::net_contains(&k.local_ts.net, &Net::host(flow.src))
+                && super::ids::net_contains(&k.remote_ts.net, &Net::host(flow.dst))
+        });
+        if covered || self.negotiating_ike(name).is_some() {
             return;
         }
         self.info(format!("\"{name}\": acquire for {flow}: initiating"));
@@ -397,6 +402,40 @@ impl Engine {
                 self.rekey_child(serial, now);
             }
         }
+    }
+
+    /// The conn's selector pairs that have no established or negotiating IPsec SA (not being
+    /// retired) yet.
+    pub(super) fn missing_pairs(&self, name: &str) -> Vec<(Ts, Ts)> {
+        let Some(c) = self.conns.get(name) else {
+            return Vec::new();
+        };
+        conn_pairs(&c.cfg)
+            .into_iter()
+            .filter(|(l, r)| {
+                !self.children.values().any(|k| {
+                    k.conn == name && k.retire_at.is_none() && k.local_ts == *l && k.remote_ts == *r
+                })
+            })
+            .collect()
+    }
+
+    /// Quick Mode under `ike` for every selector pair of the conn that lacks an IPsec SA.
+    pub(super) fn start_missing_qms(
+        &mut self,
+        name: &str,
+        ike: u64,
+        now: Instant,
+    ) -> Result<String, String> {
+        let mut started = Vec::new();
+        for pair in self.missing_pairs(name) {
+            let s = self.start_qm(name, ike, now, None, Some(pair))?;
+            started.push(format!("#{s}"));
+        }
+        Ok(format!(
+            "\"{name}\": initiating Quick Mode {}",
+            started.join(", ")
+        ))
     }
 
     /// An established or negotiating IPsec SA of the conn that is not being retired.

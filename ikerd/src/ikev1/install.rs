@@ -100,20 +100,31 @@ impl Engine {
                 sas.extend(sa_spec(name, c, Direction::Out));
             }
         }
-        // The newest SA pair not being retired (a rekey's or a duplicate's loser), else the newest.
-        let pick = |f: fn(&Child) -> bool| {
-            kids.iter()
-                .rev()
-                .find(|c| f(c) && c.retire_at.is_none())
-                .or_else(|| kids.iter().rev().find(|c| f(c)))
-        };
-        let newest_out = pick(|c| c.installed_out);
-        let newest_in = pick(|c| c.installed_in);
+        // Per selector pair: the newest SA not being retired (a rekey's or a duplicate's loser),
+        // else the newest.
+        let mut pairs: Vec<(super::ids::Ts, super::ids::Ts)> = Vec::new();
+        for c in &kids {
+            if !pairs.contains(&(c.local_ts, c.remote_ts)) {
+                pairs.push((c.local_ts, c.remote_ts));
+            }
+        }
         let mut policies = Vec::new();
         let mut covered: Vec<TrafficSelector> = Vec::new();
-        if let Some(c) = newest_in {
-            let sel = selector(&c.local_ts, &c.remote_ts);
-            if let Some(id) = sa_id(c, Direction::In) {
+        let mut in_only: Vec<TrafficSelector> = Vec::new();
+        for (lts, rts) in pairs {
+            let group: Vec<&&Child> = kids
+                .iter()
+                .filter(|c| c.local_ts == lts && c.remote_ts == rts)
+                .collect();
+            let pick = |f: fn(&Child) -> bool| {
+                group
+                    .iter()
+                    .rev()
+                    .find(|c| f(c) && c.retire_at.is_none())
+                    .or_else(|| group.iter().rev().find(|c| f(c)))
+            };
+            let sel = selector(&lts, &rts);
+            if let Some(id) = pick(|c| c.installed_in).and_then(|c| sa_id(c, Direction::In)) {
                 let inbound = TrafficSelector {
                     src: sel.dst,
                     dst: sel.src,
@@ -130,19 +141,21 @@ impl Engine {
                     route: false,
                 });
             }
-        }
-        if let Some(c) = newest_out {
-            let sel = selector(&c.local_ts, &c.remote_ts);
-            if let Some(id) = sa_id(c, Direction::Out) {
-                policies.push(PolicySpec {
-                    conn: name.to_string(),
-                    direction: Direction::Out,
-                    selector: sel,
-                    action: PolicyAction::Protect { sas: vec![id] },
-                    priority: priority(&sel.src, &sel.dst),
-                    route: true,
-                });
-                covered.push(sel);
+            match pick(|c| c.installed_out).and_then(|c| sa_id(c, Direction::Out)) {
+                Some(id) => {
+                    policies.push(PolicySpec {
+                        conn: name.to_string(),
+                        direction: Direction::Out,
+                        selector: sel,
+                        action: PolicyAction::Protect { sas: vec![id] },
+                        priority: priority(&sel.src, &sel.dst),
+                        route: true,
+                    });
+                    covered.push(sel);
+                }
+                // A responder that installed only the inbound SA so far keeps (or gets) a trap
+                // for the negotiated selector when the conn is routed.
+                None => in_only.push(sel),
             }
         }
         if conn.routed() {
@@ -150,11 +163,7 @@ impl Engine {
                 .iter()
                 .map(|(l, r)| selector(l, r))
                 .collect();
-            // A responder that installed only the inbound SA so far keeps its trap for the
-            // negotiated selector too.
-            if let Some(c) = newest_in {
-                traps.push(selector(&c.local_ts, &c.remote_ts));
-            }
+            traps.extend(in_only);
             for sel in traps {
                 if covered.contains(&sel) {
                     continue;

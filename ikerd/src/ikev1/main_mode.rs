@@ -1190,8 +1190,8 @@ impl Engine {
         // Quick Modes waiting for this SA: a conn that should be up and has no IPsec SA, and
         // IPsec SAs whose rekey is due.
         let want = self.conns.get(&conn).is_some_and(|c| c.want_up);
-        if want && self.live_child(&conn).is_none() {
-            if let Err(e) = self.start_qm(&conn, serial, now, None) {
+        if want && !self.missing_pairs(&conn).is_empty() {
+            if let Err(e) = self.start_missing_qms(&conn, serial, now) {
                 self.fail(&conn, format!("{t}: cannot start Quick Mode: {e}"));
             }
         }

@@ -104,12 +104,8 @@ impl Engine {
             Some(s) if s.vids.dpd => "passive",
             _ => "unsupported",
         };
-        let pfs = ch
-            .pfs
-            .map(|g| format!(" PFS={}", proposals::group_name(g)))
-            .unwrap_or_default();
         format!(
-            "{{{p}{nat}=>{:#010x} <{:#010x} xfrm={xfrm}{pfs} NATOA=none NATD={natd} DPD={dpd}}}",
+            "{{{p}{nat}=>{:#010x} <{:#010x} xfrm={xfrm} NATOA=none NATD={natd} DPD={dpd}}}",
             c.peer_spi, c.our_spi
         )
     }
@@ -121,13 +117,15 @@ impl Engine {
         }
     }
 
-    /// Start Quick Mode for `name` under ISAKMP SA `ike`.
+    /// Start Quick Mode for `name` under ISAKMP SA `ike`, for `pair` (a rekey takes the selectors
+    /// of the SA it replaces; None: the conn's first pair).
     pub(super) fn start_qm(
         &mut self,
         name: &str,
         ike: u64,
         now: Instant,
         replaces: Option<u64>,
+        pair: Option<(Ts, Ts)>,
     ) -> Result<u64, String> {
         if self.children.len() >= MAX_CHILDREN {
             return Err("too many IPsec SAs".into());
@@ -150,10 +148,16 @@ impl Engine {
             )
         };
         let _ = nat_remote;
-        let (lts, rts) = conn_pairs(&cfg)
-            .into_iter()
-            .next()
-            .ok_or("no selector pair of one address family")?;
+        let replaced_pair = replaces
+            .and_then(|r| self.children.get(&r))
+            .map(|c| (c.local_ts, c.remote_ts));
+        let (lts, rts) = match replaced_pair.or(pair) {
+            Some(p) => p,
+            None => conn_pairs(&cfg)
+                .into_iter()
+                .next()
+                .ok_or("no selector pair of one address family")?,
+        };
         let w = want(&cfg, ike_group);
         let pfs = cfg
             .esp
@@ -289,7 +293,7 @@ impl Engine {
         };
         let conn = c.conn.clone();
         match self.find_isakmp_for(&conn, now) {
-            Some(ike) => match self.start_qm(&conn, ike, now, Some(serial)) {
+            Some(ike) => match self.start_qm(&conn, ike, now, Some(serial), None) {
                 Ok(_) => {
                     if let Some(c) = self.children.get_mut(&serial) {
                         c.rekeying = true;
@@ -1076,7 +1080,7 @@ impl Engine {
             old.rekey_at = Some(now + RETRY_DELAY);
             return;
         }
-        if c.initiator && self.live_child(&c.conn).is_none() {
+        if c.initiator && !self.missing_pairs(&c.conn).is_empty() {
             self.attempt_failed(&c.conn, now, RETRY_DELAY);
         }
     }

@@ -60,7 +60,7 @@ impl Engine {
                 c.want_up
             });
             if want == Some(true)
-                && self.live_child(&name).is_none()
+                && !self.missing_pairs(&name).is_empty()
                 && self.negotiating_ike(&name).is_none()
             {
                 let _ = self.start_negotiation(&name, now);

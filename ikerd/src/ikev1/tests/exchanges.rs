@@ -28,7 +28,7 @@ fn psk_aes128_sha1_modp2048_with_pfs() {
         "\"west-east\" #2: initiating Quick Mode PSK+ENCRYPT+TUNNEL+PFS+UP {using isakmp#1}",
         "\"west-east\" #2: STATE_QUICK_I1: initiate",
         "\"west-east\" #2: STATE_QUICK_I2: sent QI2, IPsec SA established tunnel mode {ESP=>0x",
-        "xfrm=AES_CBC_128-HMAC_SHA1 PFS=MODP2048 NATOA=none NATD=none DPD=passive}",
+        "xfrm=AES_CBC_128-HMAC_SHA1 NATOA=none NATD=none DPD=passive}",
     ] {
         assert!(p.a.log_has(line), "missing {line:?} in\n{}", p.a.log_dump());
     }
@@ -515,4 +515,60 @@ fn auto_start_and_auto_route() {
         !a.policies.iter().any(|x| x.action == PolicyAction::Trap),
         "the negotiated selector replaces the trap"
     );
+}
+
+#[test]
+fn several_subnets_get_one_sa_pair_each() {
+    let (mut w, mut e) = west_east();
+    w.local.subnets.push(net("10.0.11.0/24"));
+    e.remote.subnets.push(net("10.0.11.0/24"));
+    w.auto = IkeAuto::Route;
+    let mut p = pair_with(w, e);
+    p.run();
+    let trap = p.a.last_install("west-east").unwrap().clone();
+    assert_eq!(trap.policies.len(), 2);
+    // The first packet for the second pair negotiates it (and the first pair with it).
+    let flow = ipc::policy::FlowInfo {
+        src: ip("10.0.11.7"),
+        dst: ip("10.0.2.7"),
+        proto: 6,
+        src_port: 1000,
+        dst_port: 80,
+    };
+    let now = p.now;
+    p.a.eng.acquire("west-east", flow, now);
+    p.run();
+    let a = p.a.last_install("west-east").unwrap().clone();
+    let b = p.b.last_install("west-east").unwrap().clone();
+    for st in [&a, &b] {
+        assert_eq!(st.sas.len(), 4, "{st:?}");
+        assert_eq!(
+            st.policies
+                .iter()
+                .filter(|x| matches!(x.action, PolicyAction::Protect { .. }))
+                .count(),
+            4
+        );
+    }
+    let out_srcs: Vec<_> = a
+        .policies
+        .iter()
+        .filter(|x| x.direction == Direction::Out)
+        .map(|x| x.selector.src)
+        .collect();
+    assert!(out_srcs.contains(&net("10.0.1.0/24")) && out_srcs.contains(&net("10.0.11.0/24")));
+    // Each outbound SA of A is an inbound SA of B with the same keys.
+    for o in a.sas.iter().filter(|s| s.direction == Direction::Out) {
+        let i = b
+            .sas
+            .iter()
+            .find(|s| s.direction == Direction::In && s.spi == o.spi)
+            .unwrap();
+        assert_eq!(o.enc_key, i.enc_key);
+    }
+    // A second acquire for a covered flow does nothing.
+    let n = p.a.installs.len();
+    p.a.eng.acquire("west-east", flow, now);
+    p.run();
+    assert_eq!(p.a.installs.len(), n);
 }
