@@ -473,6 +473,11 @@ impl Engine {
             let s = self.ikes.get_mut(&ike).ok_or("no ISAKMP SA")?;
             s.note_msgid(msgid);
             s.dpd.alive();
+            if s.nat_in_use() && (s.remote != remote || s.local != local) {
+                // Authenticated: the peer's NAT mapping changed; answer where it comes from now.
+                s.remote = remote;
+                s.local = local;
+            }
             let c = s.choice.ok_or("no choice")?;
             (
                 s.conn.clone(),
@@ -485,7 +490,6 @@ impl Engine {
                 s.local_id.clone(),
             )
         };
-        let _ = (local, remote);
         let serial = self.serial();
         let t = tag(&ike_conn, serial);
         let sa = match find(&ps, PayloadType::SA).map(|p| &p.payload) {

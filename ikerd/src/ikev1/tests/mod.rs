@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod corpus;
 mod crypto_kat;
 mod exchanges;
 mod failures;
