@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 pub const RETRY_DELAY: Duration = Duration::from_secs(10);
 /// A Quick Mode does not start under an ISAKMP SA with less than this left.
 pub const ISAKMP_MIN_LEFT: Duration = Duration::from_secs(15);
-/// Longest conn name (instances add `[N]`).
-pub const MAX_CONN_NAME: usize = 200;
+/// Longest conn name: fwd takes 128 bytes, and `%any` instances add `[N]`.
+pub const MAX_CONN_NAME: usize = 116;
 
 pub struct Conn {
     pub cfg: IkeConn,
@@ -94,7 +94,9 @@ pub fn conn_nets(cfg: &IkeConn) -> (Vec<Net>, Vec<Net>) {
 /// ikerd's own checks of a conn from confd.
 pub fn validate(c: &IkeConn) -> Result<(), String> {
     if c.name.is_empty() || c.name.len() > MAX_CONN_NAME || c.name.chars().any(char::is_control) {
-        return Err("the name must be 1 to 200 printable characters".into());
+        return Err(format!(
+            "the name must be 1 to {MAX_CONN_NAME} printable characters"
+        ));
     }
     let local = c
         .local

@@ -141,7 +141,7 @@ impl Engine {
     ) -> Result<(), String> {
         let h = &dg.header;
         let ike = self
-            .find_ike_for_info(&h.icookie, &h.rcookie)
+            .find_ike_for_info(&h.icookie, &h.rcookie, remote.ip)
             .ok_or("informational message for an unknown ISAKMP SA")?;
         let (conn, established) = self
             .ikes

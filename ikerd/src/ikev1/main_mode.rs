@@ -19,6 +19,7 @@ use crate::msgs::isakmp::{
 use ipc::ike::{Endpoint, IkeId};
 use ipc::keyd::{KeydContext, KeydRequest, KeydResponse, V1PskSkeyid, V1RsaSign};
 use ipc::sa::SecretBytes;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -165,24 +166,31 @@ impl Engine {
         Ok(serial)
     }
 
-    fn find_ike(&self, ic: &[u8; 8], rc: &[u8; 8]) -> Option<u64> {
+    /// The ISAKMP SA of a message: by both cookies, or (MR1, a notify answering MI1) an SA we
+    /// initiated to that peer that has no responder cookie yet.
+    fn find_ike(&self, ic: &[u8; 8], rc: &[u8; 8], from: IpAddr) -> Option<u64> {
         self.ikes
             .values()
             .find(|s| s.icookie == *ic && s.rcookie == *rc)
             .or_else(|| {
-                self.ikes
-                    .values()
-                    .find(|s| s.initiator && s.icookie == *ic && s.rcookie == [0; 8])
+                self.ikes.values().find(|s| {
+                    s.initiator && s.icookie == *ic && s.rcookie == [0; 8] && s.remote.ip == from
+                })
             })
             .map(|s| s.serial)
     }
 
-    pub(super) fn find_ike_for_info(&self, ic: &[u8; 8], rc: &[u8; 8]) -> Option<u64> {
-        self.find_ike(ic, rc).or_else(|| {
+    pub(super) fn find_ike_for_info(
+        &self,
+        ic: &[u8; 8],
+        rc: &[u8; 8],
+        from: IpAddr,
+    ) -> Option<u64> {
+        self.find_ike(ic, rc, from).or_else(|| {
             if *rc == [0; 8] {
                 self.ikes
                     .values()
-                    .find(|s| s.icookie == *ic)
+                    .find(|s| s.icookie == *ic && s.remote.ip == from)
                     .map(|s| s.serial)
             } else {
                 None
@@ -237,9 +245,11 @@ impl Engine {
                 None => self.mm_r_mi1(local, remote, bytes, dg, now),
             };
         }
-        let serial = self.find_ike(&h.icookie, &h.rcookie).ok_or_else(|| {
-            "Main Mode message for an unknown ISAKMP SA (cookies do not match)".to_string()
-        })?;
+        let serial = self
+            .find_ike(&h.icookie, &h.rcookie, remote.ip)
+            .ok_or_else(|| {
+                "Main Mode message for an unknown ISAKMP SA (cookies do not match)".to_string()
+            })?;
         let (state, is_dup, conn) = {
             let s = self.ikes.get(&serial).ok_or("state vanished")?;
             (s.state, s.last_in.as_deref() == Some(bytes), s.conn.clone())
