@@ -572,3 +572,51 @@ fn several_subnets_get_one_sa_pair_each() {
     p.run();
     assert_eq!(p.a.installs.len(), n);
 }
+
+#[test]
+fn rsa_responder_switches_to_the_conn_for_the_peers_id() {
+    let mut bob = conn(
+        "home",
+        end(Some("192.0.2.9"), IkeId::Fqdn("bob".into()), &[]),
+        end(
+            Some("192.0.2.2"),
+            IkeId::Fqdn("east".into()),
+            &["10.0.2.0/24"],
+        ),
+    );
+    bob.auth = AuthMethod::RsaSig;
+    bob.remote.rsasigkeys = vec![pubkey_string(rsa_key(2))];
+    let template = |name: &str, id: &str, key: usize| {
+        let mut c = conn(
+            name,
+            end(
+                Some("192.0.2.2"),
+                IkeId::Fqdn("east".into()),
+                &["10.0.2.0/24"],
+            ),
+            end(None, IkeId::Fqdn(id.into()), &[]),
+        );
+        c.auth = AuthMethod::RsaSig;
+        c.remote.rsasigkeys = vec![pubkey_string(rsa_key(key))];
+        c
+    };
+    let mut p = Pair::new("192.0.2.9", "192.0.2.2");
+    let now = p.now;
+    p.a.load(vec![bob], now);
+    p.b.load(
+        vec![
+            template("rw-alice", "alice", 0),
+            template("rw-bob", "bob", 1),
+        ],
+        now,
+    );
+    p.a.rsa = Some(rsa_key(1));
+    p.b.rsa = Some(rsa_key(2));
+    p.up("home");
+    assert!(
+        p.b.log_has("switched from \"rw-alice\" to \"rw-bob\" for peer ID @bob"),
+        "{}",
+        p.b.log_dump()
+    );
+    assert_matching_installs(&p, "home", "rw-bob[1]");
+}
