@@ -31,7 +31,8 @@
 //!   packet is dropped with `all.rp_filter` at 1 or 2.)
 //! - the MTU, and the link administratively up.
 //!
-//! **Offload** ([`Tun::open_or_create`]; [`Tun::open_or_create_with`] can turn it off). When the
+//! **Offload** ([`Tun::open_or_create`]; [`Tun::open_or_create_with`] or
+//! `FERROSWAN_TUN_OFFLOAD=0` in fwd's environment turn it off). When the
 //! kernel offers `IFF_VNET_HDR` (`TUNGETFEATURES`), the device is attached with it, the header
 //! size set to 10 bytes (`struct virtio_net_hdr`, no mergeable-buffer count: fwd reads whole
 //! packets) and `TUNSETOFFLOAD` asked for checksum offload, TCP segmentation offload (IPv4, IPv6,
@@ -144,6 +145,9 @@ const OFFLOAD_STEPS: [libc::c_uint; 5] = [
     libc::TUN_F_CSUM,
     0,
 ];
+
+/// The environment variable that turns offload off when set to `0` ([`Tun::open_or_create`]).
+pub const OFFLOAD_ENV: &str = "FERROSWAN_TUN_OFFLOAD";
 
 /// An attached, persistent TUN device.
 #[derive(Debug)]
@@ -368,8 +372,11 @@ impl Tun {
     /// with as much offload as the kernel gives (module documentation), then set its sysctls, MTU
     /// and link state. Fails with `AddrInUse` if another process is attached, and if `name`
     /// exists but is not a TUN device.
+    /// `FERROSWAN_TUN_OFFLOAD=0` in the environment turns offload off (to compare, or to work
+    /// around a kernel whose offload misbehaves).
     pub fn open_or_create(name: &str, mtu: u32) -> io::Result<Tun> {
-        Tun::open_or_create_with(name, mtu, true)
+        let offload = std::env::var_os(OFFLOAD_ENV).is_none_or(|v| v != "0");
+        Tun::open_or_create_with(name, mtu, offload)
     }
 
     /// [`Tun::open_or_create`], with offload only if `offload` (without it: one packet per read,
