@@ -162,7 +162,7 @@ fn supervisor() {
 #[test]
 fn fwd_events() {
     big_stack(
-        || any::<crate::fwd::FwdEvent>(),
+        any::<crate::fwd::FwdEvent>,
         |e| {
             roundtrip(
                 &ServerMsg::<crate::fwd::FwdResponse, crate::fwd::FwdEvent>::Event(e),

@@ -5,6 +5,7 @@
 //! - Main Mode PSK with 3DES/MD5/MODP-1024 and with AES/SHA-1/MODP-2048, and RSA signatures, each
 //!   way round (ferroswan initiating, then strongSwan initiating): ping and TCP across;
 //! - through a NAT router (iptables MASQUERADE) between them: NAT-T on port 4500.
+//!
 //! kernel-libipsec always encapsulates ESP in UDP 4500 (it fakes NAT detection), so NAT-T is on the
 //! path of every one of these tunnels.
 

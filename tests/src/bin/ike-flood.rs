@@ -71,7 +71,8 @@ impl Noise {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let parse = || -> Result<(Vec<(u16, Vec<u8>)>, Ipv4Addr, u64, u64), String> {
+    type Parsed = (Vec<(u16, Vec<u8>)>, Ipv4Addr, u64, u64);
+    let parse = || -> Result<Parsed, String> {
         let pcap = std::fs::read(arg(&args, "--pcap")?).map_err(|e| e.to_string())?;
         let dst: Ipv4Addr = arg(&args, "--dst")?
             .parse()
@@ -133,7 +134,7 @@ fn main() {
             sent += 1;
         }
         i += 1;
-        if sent % 64 == 0 {
+        if sent.is_multiple_of(64) {
             // paced a little: the point is hostile content, not a bandwidth test
             std::thread::sleep(Duration::from_millis(1));
         }
