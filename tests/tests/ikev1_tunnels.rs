@@ -130,6 +130,15 @@ fn host_to_host_rsa_comes_up_on_the_first_packet_with_auto_route() {
     )
     .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     ping(&p.west.ns, EAST_WAN, 5).expect("5 pings host to host");
+    let (n, _) = tcp_transfer(
+        &p.west.ns,
+        &p.east.ns,
+        EAST_WAN,
+        4_000_000,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
+    assert_eq!(n, 4_000_000);
     cap.finish();
     // Host to host between the gateways' own addresses: IKE itself stays in the clear on port
     // 500/4500 (it carries fwd's bypass mark); the pings are ESP only.
@@ -167,6 +176,15 @@ fn road_warrior_with_any_peer_address() {
     wait_ping(&p.west.ns, EAST_HOST, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     ping(&p.west.ns, EAST_HOST, 5).expect("road warrior to east's LAN");
+    let (n, _) = tcp_transfer(
+        &p.west.ns,
+        &p.east_lan,
+        EAST_HOST,
+        4_000_000,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
+    assert_eq!(n, 4_000_000);
 }
 
 #[test]
@@ -224,6 +242,15 @@ fn ipv6_outside_and_inside() {
     wait_ping(&p.west_lan, EAST_HOST6, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     ping(&p.west_lan, EAST_HOST6, 5).expect("IPv6 LAN to LAN");
+    let (n, _) = tcp_transfer(
+        &p.west_lan,
+        &p.east_lan,
+        EAST_HOST6,
+        4_000_000,
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
+    assert_eq!(n, 4_000_000);
     cap.finish();
     assert!(cap
         .read("icmp6 and (icmp6[0] = 128 or icmp6[0] = 129)")
