@@ -1,5 +1,6 @@
 //! What the sans-IO IKE engines ask the daemon to do.
 
+use ipc::fwd::{UpdownEnv, UpdownVerb};
 use ipc::ike::Endpoint;
 use ipc::keyd::KeydRequest;
 use ipc::policy::{ConnState, RemoveMode};
@@ -22,4 +23,13 @@ pub enum Action {
     Install(ConnState),
     /// Take a conn instance's state out of fwd.
     Remove { conn: String, mode: RemoveMode },
+    /// Run the updown script of `conn` (the conn as configured: a road warrior's template, not
+    /// its instance; `env.instance` names the instance) with `verb`. Goes to fwd in order with
+    /// `Install`/`Remove`: `up-*` follows the Install that put the SAs in, `down-*` precedes the
+    /// change that takes them out.
+    Updown {
+        conn: String,
+        verb: UpdownVerb,
+        env: UpdownEnv,
+    },
 }

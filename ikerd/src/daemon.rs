@@ -142,7 +142,7 @@ impl Ikerd {
                     self.count(0, 0, 1);
                     tokio::task::spawn_local(self.clone().ask_keyd(ticket, req));
                 }
-                a @ (Action::Install(_) | Action::Remove { .. }) => {
+                a @ (Action::Install(_) | Action::Remove { .. } | Action::Updown { .. }) => {
                     let _ = self.fwd_queue.send(FwdWork::Action(a));
                 }
             }
@@ -198,6 +198,7 @@ impl Ikerd {
     /// Carry fwd changes out one after the other.
     async fn fwd_writer(self: Rc<Self>, mut rx: mpsc::UnboundedReceiver<FwdWork>) {
         while let Some(FwdWork::Action(a)) = rx.recv().await {
+            let updown = matches!(a, Action::Updown { .. });
             let (req, what) = match a {
                 Action::Install(st) => {
                     let what = format!(
@@ -212,13 +213,32 @@ impl Ikerd {
                     let what = format!("remove \"{conn}\" ({mode:?})");
                     (FwdRequest::RemoveConn { conn, mode }, what)
                 }
+                Action::Updown { conn, verb, env } => {
+                    let what = format!(
+                        "run \"{conn}\"'s updown {} for \"{}\" ({} - {})",
+                        verb.as_str(),
+                        env.instance,
+                        env.my_client,
+                        env.peer_client
+                    );
+                    (FwdRequest::Updown { conn, verb, env }, what)
+                }
                 _ => continue,
             };
             match self.fwd.call(req, FWD_TIMEOUT).await {
-                Ok((FwdResponse::ConnInstalled { .. } | FwdResponse::ConnRemoved { .. }, _)) => {
-                    tracing::debug!("fwd: {what}: done")
+                Ok((
+                    FwdResponse::ConnInstalled { .. }
+                    | FwdResponse::ConnRemoved { .. }
+                    | FwdResponse::UpdownStarted,
+                    _,
+                )) => tracing::debug!("fwd: {what}: done"),
+                // A conn without a script of its own or leftfirewall=yes: nothing to run.
+                Ok((FwdResponse::Denied(why), _)) if updown => {
+                    tracing::debug!("fwd: {what}: not run: {why}")
                 }
                 Ok((other, _)) => tracing::error!("fwd refused to {what}: {other:?}"),
+                // A script is not run again later: it is about a moment that has passed.
+                Err(e) if updown => tracing::warn!("fwd: {what}: {e} (not run)"),
                 // A fwd that is down gets the whole state again when it comes back.
                 Err(e) => tracing::warn!("fwd: {what}: {e} (re-sent when fwd is back)"),
             }

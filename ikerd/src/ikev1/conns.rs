@@ -38,6 +38,8 @@ pub struct Conn {
     pub fwd_installed: bool,
     /// `dpdaction=hold` put the conn's policies into trap.
     pub hold_trap: bool,
+    /// Selector pairs reported up to the updown script (`leftupdown=`/`leftfirewall=`).
+    pub updown_up: Vec<super::updown::UpPair>,
 }
 
 impl Conn {
@@ -193,6 +195,7 @@ impl Engine {
                     retry_at: None,
                     fwd_installed: false,
                     hold_trap: false,
+                    updown_up: Vec::new(),
                 },
             );
             match auto {
@@ -270,6 +273,7 @@ impl Engine {
         for s in sas {
             self.delete_ike(s, tell);
         }
+        self.updown_sync_down(name);
     }
 
     pub(super) fn up(&mut self, name: &str, now: Instant, manual: bool) -> Result<String, String> {
@@ -527,6 +531,7 @@ impl Engine {
                 retry_at: None,
                 fwd_installed: false,
                 hold_trap: false,
+                updown_up: Vec::new(),
             },
         );
         Some(name)
@@ -545,7 +550,9 @@ impl Engine {
         {
             return;
         }
-        if c.fwd_installed {
+        let installed = c.fwd_installed;
+        self.updown_sync_down(name);
+        if installed {
             self.actions.push_back(crate::actions::Action::Remove {
                 conn: name.to_string(),
                 mode: RemoveMode::Everything,

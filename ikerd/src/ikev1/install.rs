@@ -190,7 +190,9 @@ impl Engine {
     }
 
     /// Push the conn instance's state to fwd (or take it out when nothing is left).
+    /// Pairs that went down are reported (updown) before the change, pairs that came up after.
     pub(super) fn update_fwd(&mut self, name: &str) {
+        self.updown_sync_down(name);
         match self.conn_state(name) {
             Some(st) => {
                 if let Some(c) = self.conns.get_mut(name) {
@@ -210,5 +212,6 @@ impl Engine {
                 }
             }
         }
+        self.updown_sync_up(name);
     }
 }

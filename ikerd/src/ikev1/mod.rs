@@ -23,6 +23,7 @@ mod main_mode;
 mod quick_mode;
 mod status;
 mod timers;
+mod updown;
 
 #[cfg(test)]
 mod tests;

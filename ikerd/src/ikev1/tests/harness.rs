@@ -155,9 +155,11 @@ pub struct Node {
     pub keyd_silent: bool,
     pub installs: Vec<ConnState>,
     pub removes: Vec<(String, RemoveMode)>,
-    /// Every fwd action in order (Install or Remove).
+    /// Every fwd action in order (Install, Remove or Updown).
     pub fwd: Vec<Action>,
     pub keyd_requests: Vec<KeydRequest>,
+    /// Every updown request: (conn, verb, environment).
+    pub updowns: Vec<(String, ipc::fwd::UpdownVerb, ipc::fwd::UpdownEnv)>,
 }
 
 impl Node {
@@ -174,6 +176,7 @@ impl Node {
             removes: Vec::new(),
             fwd: Vec::new(),
             keyd_requests: Vec::new(),
+            updowns: Vec::new(),
         }
     }
 
@@ -383,6 +386,15 @@ impl Pair {
                         mode,
                     });
                     n.removes.push((conn, mode));
+                }
+                Action::Updown { conn, verb, env } => {
+                    let n = self.node(s);
+                    n.fwd.push(Action::Updown {
+                        conn: conn.clone(),
+                        verb,
+                        env: env.clone(),
+                    });
+                    n.updowns.push((conn, verb, env));
                 }
             }
         }

@@ -9,3 +9,4 @@ mod exchanges;
 mod failures;
 mod lifecycle;
 mod robustness;
+mod updown;

@@ -237,7 +237,8 @@ fn truncated_and_garbled_copies_during_negotiation_are_dropped() {
                         );
                     }
                     crate::actions::Action::Install(st) => p.node(s).installs.push(st),
-                    crate::actions::Action::Remove { .. } => {}
+                    crate::actions::Action::Remove { .. }
+                    | crate::actions::Action::Updown { .. } => {}
                 }
             }
         }
