@@ -6,15 +6,20 @@
 //!   socket, or back into the TUN (ICMP errors for the inner sender). With TUN offload one read
 //!   may bring a 64 KiB GSO super-packet; [`TunReader`] splits it into MTU-sized packets, which
 //!   go to the engine one by one like any other (so the send batches fill in a few reads);
-//! - inbound: raw ESP/AH sockets and UDP 4500 (`recvmmsg`) → [`Engine::inbound`] → TUN.
+//! - inbound: raw ESP/AH sockets and UDP 4500 (`recvmmsg`) → [`Engine::inbound`] → TUN. With TUN
+//!   offload, consecutive decrypted TCP segments of one flow are coalesced ([`Coalescer`]) into one
+//!   GSO super-packet per write, up to the end of each received batch: the kernel then forwards,
+//!   and the receiving TCP takes, one large packet instead of dozens.
 //!
 //! Both threads poll with a short timeout so they notice [`Pump::stop`].
 
 use crate::datapath::{Engine, Inbound, Outbound, Rx};
 use crate::esp::ip::NatTKind;
 use crate::io::{
-    sockets::ip_destination, tun::TunReader, EspSockets, NattSocket, RawRx, RecvBatch, SendBatch,
-    Tun,
+    gso::{Coalescer, VnetHdr},
+    sockets::ip_destination,
+    tun::TunReader,
+    EspSockets, NattSocket, RawRx, RecvBatch, SendBatch, Tun,
 };
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
@@ -50,6 +55,10 @@ pub struct PumpStats {
     pub natt_keepalives: AtomicU64,
     pub send_errors: AtomicU64,
     pub tun_write_errors: AtomicU64,
+    /// GSO super-packets written into the TUN device (coalesced decrypted TCP segments), and the
+    /// segments they carried.
+    pub tun_coalesced: AtomicU64,
+    pub tun_coalesced_segments: AtomicU64,
 }
 
 /// An IKE message that arrived on the NAT-T socket: (local, remote, bytes after the non-ESP marker).
@@ -284,6 +293,9 @@ fn inbound_loop(
     ike_relay: Option<&tokio::sync::mpsc::Sender<IkeRelayed>>,
 ) {
     let mut rx = RecvBatch::new();
+    // Coalescing needs the virtio header on writes (offload on).
+    let mut gro = wire.tun.offloads().vnet_hdr.then(Coalescer::new);
+    let write_tun = |h: &VnetHdr, pkt: &[u8]| wire.tun.write_vnet(h, pkt);
     let sources: Vec<RawRx> = RawRx::ALL
         .into_iter()
         .filter(|w| wire.raw.rx_fd(*w).is_some())
@@ -349,10 +361,24 @@ fn inbound_loop(
                     let buf = p.buf;
                     if let Inbound::ToTun { range } = engine.inbound(rxd, buf, info.range(), now) {
                         let pkt = buf.get(range).unwrap_or_default();
-                        if wire.tun.write(pkt).is_err() {
+                        let r = match gro.as_mut() {
+                            Some(g) => g.offer(pkt, write_tun),
+                            None => wire.tun.write(pkt),
+                        };
+                        if r.is_err() {
                             stats.tun_write_errors.fetch_add(1, Ordering::Relaxed);
                         }
                     }
+                }
+                // Nothing is held across a wait.
+                if let Some(g) = gro.as_mut() {
+                    if g.flush(write_tun).is_err() {
+                        stats.tun_write_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    stats.tun_coalesced.store(g.stats.0, Ordering::Relaxed);
+                    stats
+                        .tun_coalesced_segments
+                        .store(g.stats.1, Ordering::Relaxed);
                 }
                 if n < crate::io::BATCH {
                     break;

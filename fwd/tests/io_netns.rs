@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use fwd::esp::ip::{checksum, NatTKind};
 use fwd::io::batch::SockFamily;
+use fwd::io::gso::{Coalescer, VnetHdr};
 use fwd::io::sockets::mtu_discover;
 use fwd::io::sysctl::{self, Family};
 use fwd::io::tun::{TunReader, TunRxStats};
@@ -1014,6 +1015,21 @@ fn tcp_packet(
     flags: u8,
     opts: &[u8],
 ) -> Vec<u8> {
+    tcp_data_packet(src, dst, (sport, dport), seq, ack, flags, opts, &[])
+}
+
+/// [`tcp_packet`] with a payload.
+#[allow(clippy::too_many_arguments)]
+fn tcp_data_packet(
+    src: IpAddr,
+    dst: IpAddr,
+    (sport, dport): (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    opts: &[u8],
+    data: &[u8],
+) -> Vec<u8> {
     let mut t = sport.to_be_bytes().to_vec();
     t.extend_from_slice(&dport.to_be_bytes());
     t.extend_from_slice(&seq.to_be_bytes());
@@ -1023,6 +1039,7 @@ fn tcp_packet(
     t.extend_from_slice(&65535u16.to_be_bytes());
     t.extend_from_slice(&[0, 0, 0, 0]);
     t.extend_from_slice(opts);
+    t.extend_from_slice(data);
     let (mut p, l4) = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => (ipv4_packet(s, d, 6, &t), 20),
         (IpAddr::V6(s), IpAddr::V6(d)) => (ipv6_packet(s, d, 6, 0, 64, &t), 40),
@@ -1294,4 +1311,116 @@ fn tun_vnet_hdr_is_per_attachment_and_plain_mode_clears_offload() {
     });
     drop(tun);
     ns.run(|| assert!(Tun::destroy(DEV).unwrap()));
+}
+
+/// Decrypted TCP segments coalesced into GSO super-packets and written into an offload device are
+/// taken by the kernel, forwarded, and segmented back in software on the way out of a device
+/// without offload (a second TUN device read in plain mode): the segments that come out are the
+/// ones that went in (TTL/hop limit one less), with checksums computed from the pseudo-header sum
+/// the super-packet carried.
+#[test]
+fn tun_offload_coalesced_writes_are_segmented_back_by_the_kernel() {
+    let ns = Netns::new("gro");
+    const IN: &str = "fsio6";
+    const OUT: &str = "fsio7";
+    let (tin, tout) = ns.run(|| {
+        (
+            Tun::open_or_create(IN, 1400).unwrap(),
+            Tun::open_or_create_with(OUT, 1400, false).unwrap(),
+        )
+    });
+    assert!(tin.offloads().vnet_hdr);
+    ns.ip(&["addr", "add", "10.9.0.1/24", "dev", IN]);
+    ns.ip(&["addr", "add", "fd09::1/64", "dev", IN, "nodad"]);
+    ns.ip(&["addr", "add", "10.8.0.1/24", "dev", OUT]);
+    ns.ip(&["addr", "add", "fd08::1/64", "dev", OUT, "nodad"]);
+    ns.run(|| {
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").unwrap();
+    });
+    for (src, dst, mss) in [
+        ("10.9.0.2", "10.8.0.2", 1360usize),
+        ("fd09::2", "fd08::2", 1340),
+    ] {
+        let (src, dst) = (ip(src), ip(dst));
+        let data = pattern(30 * mss - 100);
+        let mut segs = Vec::new();
+        for (i, chunk) in data.chunks(mss).enumerate() {
+            let last = (i + 1) * mss >= data.len();
+            let flags = if last { 0x18 } else { 0x10 }; // PSH on the last
+            let mut p = tcp_data_packet(
+                src,
+                dst,
+                (40000, 5201),
+                1_000_000 + (i * mss) as u32,
+                77,
+                flags,
+                &[],
+                chunk,
+            );
+            if let IpAddr::V4(_) = src {
+                // consecutive IDs, as a sender's would be
+                p[4..6].copy_from_slice(&(0x1234 + i as u16).to_be_bytes());
+                p[10..12].fill(0);
+                let c = checksum(&p[..20]);
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            segs.push(p);
+        }
+        let mut gro = Coalescer::new();
+        let mut writes = Vec::new();
+        {
+            let mut write = |h: &VnetHdr, p: &[u8]| {
+                writes.push((h.gso_type, p.len()));
+                tin.write_vnet(h, p)
+            };
+            for p in &segs {
+                gro.offer(p, &mut write).unwrap();
+            }
+            gro.flush(&mut write).unwrap();
+        }
+        assert!(
+            writes.len() <= 2 && writes.iter().all(|w| w.0 != 0),
+            "{dst}: writes {writes:?}"
+        );
+        // Read back what the kernel forwarded out of the plain device.
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 2048];
+        while got.len() < segs.len() && Instant::now() < deadline {
+            if !readable(tout.as_fd(), 100) {
+                continue;
+            }
+            let Ok(n) = tout.read(&mut buf) else { continue };
+            let p = &buf[..n];
+            let (proto, l4) = if p[0] >> 4 == 4 {
+                (p[9], 20)
+            } else {
+                (p[6], 40)
+            };
+            if proto == 6 && u16::from_be_bytes([p[l4 + 2], p[l4 + 3]]) == 5201 {
+                got.push(p.to_vec());
+            }
+        }
+        assert_eq!(got.len(), segs.len(), "{dst}: segments out of {OUT}");
+        for (i, (g, want)) in got.iter().zip(&segs).enumerate() {
+            let l4 = if g[0] >> 4 == 4 { 20 } else { 40 };
+            assert!(tcp_checksum_ok(g, l4), "{dst}: checksum of segment {i}");
+            let mut w = want.clone();
+            if l4 == 20 {
+                assert_eq!(checksum(&g[..20]), 0);
+                w[8] -= 1; // TTL
+                w[10..12].copy_from_slice(&g[10..12]);
+            } else {
+                w[7] -= 1; // hop limit
+            }
+            assert!(g == &w, "{dst}: segment {i} differs from what went in");
+        }
+        assert_eq!(gro.stats, (writes.len() as u64, segs.len() as u64));
+    }
+    drop((tin, tout));
+    ns.run(|| {
+        assert!(Tun::destroy(IN).unwrap());
+        assert!(Tun::destroy(OUT).unwrap());
+    });
 }

@@ -517,6 +517,295 @@ fn fix_segment(
     )
 }
 
+// ------------------------------------------------------------------------------------------
+// The other direction: coalescing (GRO)
+// ------------------------------------------------------------------------------------------
+
+/// Largest super-packet a [`Coalescer`] builds (the IPv4 total length field's limit).
+pub const MAX_COALESCED: usize = 65535;
+
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+const TCP_URG: u8 = 0x20;
+
+/// What [`tcp_view`] found in a packet that may be coalesced.
+#[derive(Debug, Clone, Copy)]
+struct TcpView {
+    v6: bool,
+    /// IP header length (20 or 40: no IPv4 options, no IPv6 extension headers).
+    l3: usize,
+    /// IP + TCP header length.
+    hdr_len: usize,
+    seq: u32,
+    flags: u8,
+}
+
+/// A packet that can take part in coalescing: IPv4 without options and not a fragment, or IPv6
+/// with TCP as the next header; TCP with ACK and without SYN/RST/URG; lengths that agree with the
+/// packet; some payload; valid checksums (a packet with a bad one is passed on as it is, for the
+/// receiver to drop: coalescing would make the kernel take the new super-packet's checksum as
+/// verified).
+fn tcp_view(p: &[u8]) -> Option<TcpView> {
+    let (v6, l3) = match p.first()? >> 4 {
+        4 => {
+            if *p.first()? != 0x45
+                || p.get(9) != Some(&6)
+                || usize::from(be16(p, 2)?) != p.len()
+                || be16(p, 6)? & 0x3fff != 0
+                || ones_sum(p.get(..IPV4_MIN)?) != 0xffff
+            {
+                return None;
+            }
+            (false, IPV4_MIN)
+        }
+        6 => {
+            if p.get(6) != Some(&6) || usize::from(be16(p, 4)?) + IPV6_LEN != p.len() {
+                return None;
+            }
+            (true, IPV6_LEN)
+        }
+        _ => return None,
+    };
+    let doff = usize::from(p.get(l3 + 12)? >> 4) * 4;
+    let flags = *p.get(l3 + 13)?;
+    let hdr_len = l3 + doff;
+    if doff < TCP_MIN
+        || hdr_len >= p.len()
+        || flags & TCP_ACK == 0
+        || flags & (TCP_SYN | TCP_RST | TCP_URG) != 0
+    {
+        return None;
+    }
+    let pseudo = pseudo_sum(p, v6, 6, p.len() - l3)?;
+    if add(pseudo, ones_sum(p.get(l3..)?)) != 0xffff {
+        return None;
+    }
+    Some(TcpView {
+        v6,
+        l3,
+        hdr_len,
+        seq: be32(p, l3 + 4)?,
+        flags,
+    })
+}
+
+/// Coalesces consecutive in-order TCP segments of one flow (written into the TUN device one
+/// after the other) into one GSO super-packet, so that one `write` carries them all and the
+/// kernel forwards, and the receiving TCP takes, one large packet instead of dozens: the inverse
+/// of [`Plan`], with the rules of Linux's own TCP GRO (same addresses, TOS/traffic class, TTL,
+/// ports, ACK number, window and options; contiguous sequence numbers; IPv4 IDs incrementing
+/// unless DF; no segment longer than the first; a short segment, PSH or FIN ends the
+/// super-packet, CWR starts a new one).
+///
+/// One flow is held at a time: a packet of another flow, or anything that cannot be coalesced,
+/// first sends what is held, so the order of packets is kept. A held packet that stays alone is
+/// written unchanged with an all-zero header.
+pub struct Coalescer {
+    buf: Box<[u8]>,
+    len: usize,
+    segs: usize,
+    view: Option<TcpView>,
+    mss: usize,
+    next_seq: u32,
+    next_id: u16,
+    closed: bool,
+    /// Super-packets written (of at least two segments) and the segments they carried.
+    pub stats: (u64, u64),
+}
+
+impl std::fmt::Debug for Coalescer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coalescer")
+            .field("held", &self.segs)
+            .field("len", &self.len)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Coalescer::new()
+    }
+}
+
+impl Coalescer {
+    pub fn new() -> Coalescer {
+        Coalescer {
+            buf: vec![0u8; MAX_COALESCED].into_boxed_slice(),
+            len: 0,
+            segs: 0,
+            view: None,
+            mss: 0,
+            next_seq: 0,
+            next_id: 0,
+            closed: false,
+            stats: (0, 0),
+        }
+    }
+
+    /// Segments held.
+    pub fn held(&self) -> usize {
+        self.segs
+    }
+
+    /// Hand over one IP packet for the device: it is held for coalescing, or written (with
+    /// whatever was held before it) through `write(header, bytes)`.
+    pub fn offer<E>(
+        &mut self,
+        pkt: &[u8],
+        mut write: impl FnMut(&VnetHdr, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let view = tcp_view(pkt);
+        if let Some(v) = view {
+            if self.try_append(pkt, &v) {
+                if self.closed {
+                    return self.flush(write);
+                }
+                return Ok(());
+            }
+        }
+        self.flush(&mut write)?;
+        match view {
+            Some(v) => {
+                self.start(pkt, v);
+                if self.closed {
+                    return self.flush(write);
+                }
+                Ok(())
+            }
+            None => write(&VnetHdr::NONE, pkt),
+        }
+    }
+
+    fn start(&mut self, pkt: &[u8], v: TcpView) {
+        let Some(dst) = self.buf.get_mut(..pkt.len()) else {
+            return;
+        };
+        dst.copy_from_slice(pkt);
+        let payload = pkt.len() - v.hdr_len;
+        self.len = pkt.len();
+        self.segs = 1;
+        self.mss = payload;
+        self.next_seq = v.seq.wrapping_add(payload as u32);
+        self.next_id = be16(pkt, 4).unwrap_or(0).wrapping_add(1);
+        self.closed = v.flags & (TCP_PSH | TCP_FIN) != 0;
+        self.view = Some(v);
+    }
+
+    /// Append `pkt` to the held super-packet if it continues it.
+    fn try_append(&mut self, pkt: &[u8], v: &TcpView) -> bool {
+        let Some(h) = self.view else {
+            return false;
+        };
+        let payload = pkt.len() - v.hdr_len;
+        if self.closed
+            || v.v6 != h.v6
+            || v.hdr_len != h.hdr_len
+            || payload > self.mss
+            || self.len + payload > MAX_COALESCED
+            || v.seq != self.next_seq
+            || v.flags & TCP_CWR != 0
+            || (v.flags ^ h.flags) & !(TCP_CWR | TCP_FIN | TCP_PSH) != 0
+        {
+            return false;
+        }
+        let Some(held) = self.buf.get(..h.hdr_len) else {
+            return false;
+        };
+        let Some(new) = pkt.get(..h.hdr_len) else {
+            return false;
+        };
+        let same = |r: std::ops::Range<usize>| held.get(r.clone()) == new.get(r);
+        let ip_same = if h.v6 {
+            // version/traffic class/flow label, next header and hop limit, addresses
+            same(0..4) && same(6..40)
+        } else {
+            let df = held.get(6).is_some_and(|b| b & 0x40 != 0);
+            same(0..2) && same(6..10) && same(12..20) && (df || be16(pkt, 4) == Some(self.next_id))
+        };
+        // ports; ACK number; data offset, window (flags compared above); options
+        let l4 = h.l3;
+        let tcp_same = same(l4..l4 + 4)
+            && same(l4 + 8..l4 + 12)
+            && held.get(l4 + 12) == new.get(l4 + 12)
+            && same(l4 + 14..l4 + 16)
+            && same(l4 + TCP_MIN..h.hdr_len);
+        if !(ip_same && tcp_same) {
+            return false;
+        }
+        let (Some(dst), Some(src)) = (
+            self.buf.get_mut(self.len..self.len + payload),
+            pkt.get(v.hdr_len..),
+        ) else {
+            return false;
+        };
+        dst.copy_from_slice(src);
+        self.len += payload;
+        self.segs += 1;
+        self.next_seq = self.next_seq.wrapping_add(payload as u32);
+        self.next_id = self.next_id.wrapping_add(1);
+        if let Some(f) = self.buf.get_mut(l4 + 13) {
+            *f |= v.flags & (TCP_PSH | TCP_FIN);
+        }
+        if payload < self.mss || v.flags & (TCP_PSH | TCP_FIN) != 0 {
+            self.closed = true;
+        }
+        true
+    }
+
+    /// Write what is held (if anything): one packet as it came, or a super-packet with its IP
+    /// lengths, IPv4 header checksum and TCP pseudo-header checksum set and a GSO header.
+    pub fn flush<E>(
+        &mut self,
+        mut write: impl FnMut(&VnetHdr, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (Some(h), segs, len) = (self.view.take(), self.segs, self.len) else {
+            return Ok(());
+        };
+        self.segs = 0;
+        self.len = 0;
+        self.closed = false;
+        if segs < 2 {
+            return write(&VnetHdr::NONE, self.buf.get(..len).unwrap_or_default());
+        }
+        let hdr = match self.finish(&h, len) {
+            Some(hdr) => hdr,
+            None => return Ok(()), // cannot happen: lengths were checked on the way in
+        };
+        self.stats.0 += 1;
+        self.stats.1 += segs as u64;
+        write(&hdr, self.buf.get(..len).unwrap_or_default())
+    }
+
+    fn finish(&mut self, h: &TcpView, len: usize) -> Option<VnetHdr> {
+        let p = self.buf.get_mut(..len)?;
+        if h.v6 {
+            put16(p, 4, u16::try_from(len - IPV6_LEN).ok()?)?;
+        } else {
+            put16(p, 2, u16::try_from(len).ok()?)?;
+            put16(p, 10, 0)?;
+            let c = !ones_sum(p.get(..IPV4_MIN)?);
+            put16(p, 10, c)?;
+        }
+        let cwr = p.get(h.l3 + 13)? & TCP_CWR != 0;
+        // CHECKSUM_PARTIAL: the field holds the pseudo-header sum (with the super-packet's TCP
+        // length, as the kernel's own GSO packets do); the kernel completes each segment's.
+        let pseudo = pseudo_sum(p, h.v6, 6, len - h.l3)?;
+        put16(p, h.l3 + 16, pseudo)?;
+        let t = if h.v6 { GSO_TCPV6 } else { GSO_TCPV4 };
+        Some(VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: if cwr { t | GSO_ECN } else { t },
+            hdr_len: u16::try_from(h.hdr_len).ok()?,
+            gso_size: u16::try_from(self.mss).ok()?,
+            csum_start: u16::try_from(h.l3).ok()?,
+            csum_offset: 16,
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
@@ -1056,5 +1345,235 @@ mod tests {
                 }
             }
         }
+    }
+
+    // -------------------------------------------------------------------------- coalescing
+
+    /// Split `pkt` as the kernel would hand it over, for coalescing tests: valid segments.
+    fn segments_of(v6: bool, flags: u8, data_len: usize, mss: u16, opts: usize) -> Vec<Vec<u8>> {
+        let pkt = tcp_super(v6, flags, &payload(data_len), opts);
+        split_all(&tcp_hdr(v6, mss, opts), &pkt)
+    }
+
+    /// Feed `pkts` to a coalescer (flushing at the end) and record the writes.
+    fn coalesce(pkts: &[Vec<u8>]) -> Vec<(VnetHdr, Vec<u8>)> {
+        let mut c = Coalescer::new();
+        let mut w: Vec<(VnetHdr, Vec<u8>)> = Vec::new();
+        for p in pkts {
+            c.offer(p, |h, b| {
+                w.push((*h, b.to_vec()));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+        c.flush(|h, b| {
+            w.push((*h, b.to_vec()));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(c.held(), 0);
+        w
+    }
+
+    /// What the kernel makes of the writes: super-packets segmented again, the rest as written.
+    fn replay(writes: &[(VnetHdr, Vec<u8>)]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (h, b) in writes {
+            if h.is_gso() {
+                // The kernel's reading of the header: NEEDS_CSUM with the pseudo-header sum.
+                let l3 = usize::from(h.csum_start);
+                let v6 = b[0] >> 4 == 6;
+                let addrs = if v6 { &b[8..40] } else { &b[12..20] };
+                let len = ((b.len() - l3) as u32).to_be_bytes();
+                assert_eq!(
+                    ref_sum(&[addrs, &[0, 6], &len]).to_be_bytes(),
+                    [b[l3 + 16], b[l3 + 17]],
+                    "partial checksum = pseudo-header sum"
+                );
+                assert_eq!((h.flags, h.csum_offset), (F_NEEDS_CSUM, 16));
+                assert_eq!(
+                    usize::from(h.hdr_len),
+                    l3 + usize::from(b[l3 + 12] >> 4) * 4
+                );
+                if v6 {
+                    assert_eq!(usize::from(u16::from_be_bytes([b[4], b[5]])) + 40, b.len());
+                } else {
+                    assert_eq!(usize::from(u16::from_be_bytes([b[2], b[3]])), b.len());
+                    assert_eq!(ref_sum(&[&b[..20]]), 0xffff, "super-packet IPv4 checksum");
+                }
+                out.extend(split_all(h, b));
+            } else {
+                assert_eq!(*h, VnetHdr::NONE);
+                out.push(b.clone());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn coalesces_a_split_flow_back_into_one_super_packet() {
+        for v6 in [false, true] {
+            let flags = 0x80 | 0x10 | 0x08 | 0x01; // CWR on the first, PSH FIN on the last
+            let segs = segments_of(v6, flags, 40 * 1000 + 7, 1000, 12);
+            assert_eq!(segs.len(), 41);
+            let w = coalesce(&segs);
+            assert_eq!(w.len(), 1, "one write");
+            let (h, b) = &w[0];
+            let t = if v6 { GSO_TCPV6 } else { GSO_TCPV4 };
+            assert_eq!(h.gso_type, t | GSO_ECN, "CWR on the first segment: ECN");
+            assert_eq!(h.gso_size, 1000);
+            assert_eq!(
+                b[h.csum_start as usize + 13],
+                flags,
+                "flags of first + last"
+            );
+            assert_eq!(
+                replay(&w),
+                segs,
+                "lossless: the kernel's segments are the originals"
+            );
+        }
+    }
+
+    #[test]
+    fn coalescing_stops_where_linux_gro_would() {
+        let base = segments_of(false, 0x10, 10 * 1000, 1000, 0);
+        let refix = |p: &mut Vec<u8>| {
+            // recompute IPv4 and TCP checksums after an edit
+            p[10..12].fill(0);
+            let c = !ref_sum(&[&p[..20]]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            p[36..38].fill(0);
+            let len = ((p.len() - 20) as u32).to_be_bytes();
+            let c = !ref_sum(&[&p[12..20], &[0, 6], &len, &p[20..]]);
+            p[36..38].copy_from_slice(&c.to_be_bytes());
+        };
+        type Edit = fn(&mut Vec<u8>);
+        let cases: &[(&str, Edit, usize)] = &[
+            // (what, edit of segment 4, writes expected)
+            ("other port", |p| p[20] ^= 1, 3),
+            ("sequence gap", |p| p[27] ^= 1, 3),
+            ("other ACK number", |p| p[31] ^= 1, 3),
+            ("other window", |p| p[35] ^= 1, 3),
+            ("other TTL", |p| p[8] -= 1, 3),
+            ("other TOS (ECN CE)", |p| p[1] |= 3, 3),
+            ("CWR", |p| p[33] |= 0x80, 2),
+            ("ECE", |p| p[33] |= 0x40, 3),
+            ("SYN", |p| p[33] |= 0x02, 3),
+            ("URG", |p| p[33] |= 0x20, 3),
+            ("PSH", |p| p[33] |= 0x08, 2),
+            (
+                "pure ACK",
+                |p| {
+                    p.truncate(40);
+                    p[2..4].copy_from_slice(&40u16.to_be_bytes());
+                },
+                3,
+            ),
+            (
+                "short segment",
+                |p| {
+                    p.truncate(40 + 500);
+                    p[2..4].copy_from_slice(&540u16.to_be_bytes());
+                },
+                2,
+            ),
+            ("not TCP", |p| p[9] = 17, 3),
+        ];
+        for (what, edit, writes) in cases {
+            let mut pkts = base.clone();
+            edit(&mut pkts[4]);
+            refix(&mut pkts[4]);
+            let w = coalesce(&pkts);
+            assert_eq!(
+                w.len(),
+                *writes,
+                "{what}: {:?}",
+                w.iter().map(|x| x.1.len()).collect::<Vec<_>>()
+            );
+            // Whatever happened, what the kernel gets is what came in, in order.
+            assert_eq!(replay(&w), pkts, "{what}");
+        }
+        // A bad TCP checksum: passed on unchanged (for the receiver to drop), never laundered.
+        let mut pkts = base.clone();
+        pkts[4][60] ^= 0xff;
+        let w = coalesce(&pkts);
+        assert_eq!(w.len(), 3);
+        assert_eq!(w[1], (VnetHdr::NONE, pkts[4].clone()));
+        assert_eq!(replay(&w), pkts);
+        // A bad IPv4 header checksum likewise.
+        let mut pkts = base.clone();
+        pkts[4][10] ^= 0xff;
+        let w = coalesce(&pkts);
+        assert_eq!(w[1], (VnetHdr::NONE, pkts[4].clone()));
+        // Options that differ (a new timestamp) start a new super-packet.
+        let mut pkts = segments_of(false, 0x10, 6 * 1000, 1000, 12);
+        for p in pkts.iter_mut().skip(3) {
+            p[40 + 4] = 9; // inside the options (all NOPs/EOL here)
+            p[10..12].fill(0);
+            let c = !ref_sum(&[&p[..20]]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            p[36..38].fill(0);
+            let len = ((p.len() - 20) as u32).to_be_bytes();
+            let c = !ref_sum(&[&p[12..20], &[0, 6], &len, &p[20..]]);
+            p[36..38].copy_from_slice(&c.to_be_bytes());
+        }
+        let w = coalesce(&pkts);
+        assert_eq!(w.len(), 2);
+        assert_eq!(replay(&w), pkts);
+    }
+
+    #[test]
+    fn coalescing_ipv4_ids_and_size_limit() {
+        // Without DF the IDs must run on.
+        let pkt = {
+            let mut p = tcp_super(false, 0x10, &payload(8000), 0);
+            p[6] = 0;
+            ip_csum(&mut p);
+            p
+        };
+        let segs = split_all(&tcp_hdr(false, 1000, 0), &pkt);
+        assert_eq!(coalesce(&segs).len(), 1);
+        let mut broken = segs.clone();
+        broken[5][5] ^= 0x10;
+        ip_csum(&mut broken[5]);
+        let w = coalesce(&broken);
+        assert_eq!(w.len(), 3, "segments 0-4, 5 alone, 6-7");
+        assert_eq!(w[1], (VnetHdr::NONE, broken[5].clone()));
+        assert_eq!(replay(&w), broken);
+        // With DF the IDs do not matter (as in Linux GRO): the kernel renumbers them.
+        let mut fixed = segments_of(false, 0x10, 8000, 1000, 0);
+        for p in fixed.iter_mut() {
+            p[4..6].copy_from_slice(&[0, 0]);
+            ip_csum(p);
+        }
+        assert_eq!(coalesce(&fixed).len(), 1);
+        // 65535 bytes at most per super-packet: 100 segments of 1400 make several, losslessly.
+        let mut many = Vec::new();
+        for k in 0..4u32 {
+            let mut s = segments_of(true, 0x10, 25 * 1400, 1400, 0);
+            let off = k * 25 * 1400;
+            for p in s.iter_mut() {
+                let seq = u32::from_be_bytes(p[44..48].try_into().unwrap()).wrapping_add(off);
+                p[44..48].copy_from_slice(&seq.to_be_bytes());
+                p[56..58].fill(0);
+                let len = ((p.len() - 40) as u32).to_be_bytes();
+                let c = !ref_sum(&[&p[8..40], &[0, 6], &len, &p[40..]]);
+                p[56..58].copy_from_slice(&c.to_be_bytes());
+            }
+            many.extend(s);
+        }
+        let w = coalesce(&many);
+        assert!(w.iter().all(|(_, b)| b.len() <= MAX_COALESCED));
+        assert_eq!(
+            w.len(),
+            3,
+            "{:?}",
+            w.iter().map(|x| x.1.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(replay(&w), many);
+        // One packet alone goes out exactly as it came.
+        let w = coalesce(&many[..1]);
+        assert_eq!(w, vec![(VnetHdr::NONE, many[0].clone())]);
     }
 }
