@@ -1358,7 +1358,7 @@ fn tun_offload_coalesced_writes_are_segmented_back_by_the_kernel() {
                 &[],
                 chunk,
             );
-            if let IpAddr::V4(_) = src {
+            if src.is_ipv4() {
                 // consecutive IDs, as a sender's would be
                 p[4..6].copy_from_slice(&(0x1234 + i as u16).to_be_bytes());
                 p[10..12].fill(0);
