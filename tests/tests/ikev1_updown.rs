@@ -125,8 +125,8 @@ fn updown_scripts_run_on_both_gateways_when_the_tunnel_goes_up_and_down() {
     // The tunnel works with the scripts in place, and nothing else was reported.
     wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
-    assert_eq!(lines(&west_out), [west_up.clone()]);
-    assert_eq!(lines(&east_out), [east_up.clone()]);
+    assert_eq!(lines(&west_out), std::slice::from_ref(&west_up));
+    assert_eq!(lines(&east_out), std::slice::from_ref(&east_up));
 
     ctl(&p.west, &["down", "net"]).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     let west_down = west_up.replacen("up-client", "down-client", 1);
