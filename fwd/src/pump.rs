@@ -293,9 +293,22 @@ fn inbound_loop(
     ike_relay: Option<&tokio::sync::mpsc::Sender<IkeRelayed>>,
 ) {
     let mut rx = RecvBatch::new();
-    // Coalescing needs the virtio header on writes (offload on).
+    // Coalescing needs the virtio header on writes (offload on). Should the kernel refuse a
+    // super-packet (EINVAL), its segments are written one by one and coalescing is turned off.
     let mut gro = wire.tun.offloads().vnet_hdr.then(Coalescer::new);
-    let write_tun = |h: &VnetHdr, pkt: &[u8]| wire.tun.write_vnet(h, pkt);
+    let gro_refused = std::cell::Cell::new(false);
+    let mut scratch = vec![0u8; crate::datapath::MAX_PACKET];
+    let mut write_tun = |h: &VnetHdr, pkt: &[u8]| match wire.tun.write_vnet(h, pkt) {
+        Err(e) if h.is_gso() && e.raw_os_error() == Some(libc::EINVAL) => {
+            if !gro_refused.replace(true) {
+                tracing::warn!(
+                    "tunnel device refused a coalesced write ({e}): writing packets one by one"
+                );
+            }
+            wire.tun.write_segmented(h, pkt, &mut scratch)
+        }
+        r => r,
+    };
     let sources: Vec<RawRx> = RawRx::ALL
         .into_iter()
         .filter(|w| wire.raw.rx_fd(*w).is_some())
@@ -362,7 +375,7 @@ fn inbound_loop(
                     if let Inbound::ToTun { range } = engine.inbound(rxd, buf, info.range(), now) {
                         let pkt = buf.get(range).unwrap_or_default();
                         let r = match gro.as_mut() {
-                            Some(g) => g.offer(pkt, write_tun),
+                            Some(g) => g.offer(pkt, &mut write_tun),
                             None => wire.tun.write(pkt),
                         };
                         if r.is_err() {
@@ -372,13 +385,16 @@ fn inbound_loop(
                 }
                 // Nothing is held across a wait.
                 if let Some(g) = gro.as_mut() {
-                    if g.flush(write_tun).is_err() {
+                    if g.flush(&mut write_tun).is_err() {
                         stats.tun_write_errors.fetch_add(1, Ordering::Relaxed);
                     }
                     stats.tun_coalesced.store(g.stats.0, Ordering::Relaxed);
                     stats
                         .tun_coalesced_segments
                         .store(g.stats.1, Ordering::Relaxed);
+                }
+                if gro_refused.get() {
+                    gro = None;
                 }
                 if n < crate::io::BATCH {
                     break;

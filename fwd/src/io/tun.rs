@@ -569,6 +569,22 @@ impl Tun {
     }
 }
 
+impl Tun {
+    /// Write `pkt`, described by `hdr`, as the separate packets the kernel would have made of it
+    /// ([`Plan`]: a GSO super-packet split, a pending checksum completed), each with an all-zero
+    /// header; `scratch` holds one packet at a time. The fallback for a kernel that refuses a
+    /// GSO write. Stops at the first error; `InvalidData` if `hdr` does not describe `pkt`.
+    pub fn write_segmented(&self, hdr: &VnetHdr, pkt: &[u8], scratch: &mut [u8]) -> io::Result<()> {
+        let bad = |e: gso::GsoError| io::Error::new(io::ErrorKind::InvalidData, e);
+        let plan = Plan::new(hdr, pkt).map_err(bad)?;
+        for i in 0..plan.segments() {
+            let n = plan.write_segment(pkt, i, scratch).map_err(bad)?;
+            self.write(scratch.get(..n).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+}
+
 /// Largest read a [`TunReader`] takes: the virtio header and a 64 KiB super-packet, with room
 /// to tell a longer (truncated) one apart.
 const READ_BUF: usize = VNET_HDR_LEN + 65536 + 1024;
