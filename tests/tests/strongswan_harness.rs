@@ -269,6 +269,11 @@ fn ferroswan_side_of_the_description_is_accepted() {
     inst.write_conf(&conf);
 
     inst.start().expect("ferroswan starts");
+    // `start` returns when the supervisor is up; keyd's socket may come a moment later.
+    inst.wait_status(Duration::from_secs(30), "ready", |s| {
+        all_ready(s) && all_links_up(s)
+    })
+    .expect("ferroswan ready");
     let (ok, out, err) = inst.ctl_out(&["showhostkey", "--left", "--id", "@west"]);
     assert!(
         ok,
