@@ -522,23 +522,28 @@ impl Engine {
         }
     }
 
-    fn mm_r_send_mr2(&mut self, serial: u64) -> Result<(), String> {
-        let s = self.ikes.get_mut(&serial).ok_or("state vanished")?;
+    /// MI2 / MR2: our KE and nonce, and the NAT-D hashes once NAT-T is agreed (cleartext).
+    fn ke_nonce_message(s: &IkeSa, g_x: &[u8], nonce: &[u8]) -> Sent {
         let mut payloads = vec![
-            Payload::Ke(KePayload {
-                data: s.g_xr.clone(),
+            Payload::Ke(KePayload { data: g_x.to_vec() }),
+            Payload::Nonce(NoncePayload {
+                data: nonce.to_vec(),
             }),
-            Payload::Nonce(NoncePayload { data: s.nr.clone() }),
         ];
         payloads.extend(Self::natd_payloads(s));
-        let out = Sent {
+        Sent {
             local: s.local,
             remote: s.remote,
             bytes: wire::plain_message(
                 wire::header(s.icookie, s.rcookie, ExchangeType::IDENT, 0, 0),
                 payloads,
             ),
-        };
+        }
+    }
+
+    fn mm_r_send_mr2(&mut self, serial: u64) -> Result<(), String> {
+        let s = self.ikes.get_mut(&serial).ok_or("state vanished")?;
+        let out = Self::ke_nonce_message(s, &s.g_xr, &s.nr);
         s.state = MmState::MainR2;
         s.last_out = Some(out.clone());
         let t = tag(&s.conn, serial);
@@ -885,21 +890,7 @@ impl Engine {
         s.g_xi = dh.public().to_vec();
         s.dh = Some(dh);
         s.ni = ni;
-        let mut payloads = vec![
-            Payload::Ke(KePayload {
-                data: s.g_xi.clone(),
-            }),
-            Payload::Nonce(NoncePayload { data: s.ni.clone() }),
-        ];
-        payloads.extend(Self::natd_payloads(s));
-        let out = Sent {
-            local: s.local,
-            remote: s.remote,
-            bytes: wire::plain_message(
-                wire::header(s.icookie, s.rcookie, ExchangeType::IDENT, 0, 0),
-                payloads,
-            ),
-        };
+        let out = Self::ke_nonce_message(s, &s.g_xi, &s.ni);
         s.state = MmState::MainI2;
         s.last_in = Some(bytes.to_vec());
         s.last_out = Some(out.clone());
