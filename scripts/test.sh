@@ -18,6 +18,7 @@ echo "== build"
 cargo build --workspace --bins --locked
 echo "== tests (unit, property, end-to-end)"
 cargo test --workspace --locked --no-fail-fast
+echo "== disk after the tests: $(du -sh target 2>/dev/null | cut -f1) in target/; $(df -h --output=avail . | tail -n 1 | tr -d ' ') free"
 
 echo "== fuzz (each target ${FUZZ_SECONDS}s)"
 (
