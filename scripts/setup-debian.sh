@@ -24,3 +24,5 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz"
   cargo install --locked cargo-fuzz
 fi
+# The service users the daemons drop to, as the packages create them.
+"$(dirname "$0")/setup-users.sh"

@@ -19,7 +19,7 @@ use ipc::ike::{IkeAuto, IkeConn, IkeStatusReport, LoadSummary};
 use ipc::ikerd::{IkerdChannel, IkerdRequest, IkerdResponse};
 use ipc::keyd::{KeydChannel, KeydRequest, KeydResponse};
 use ipc::peer::Authz;
-use ipc::policy::{ConnState, RemoveMode};
+use ipc::policy::{ConnState, Net, RemoveMode};
 use ipc::server::{self, Handler, Peer, Reply, Server};
 use ipc::status::DaemonStatus;
 use ipc::{Dirs, IpcError, Role};
@@ -56,6 +56,8 @@ pub struct Confd {
     /// The conns of the last push ikerd accepted (None: none yet, or the last one failed), and a
     /// line saying how the last push went.
     ike_last: RefCell<(Option<Vec<IkeConn>>, Option<String>)>,
+    /// How confd is confined (`sandbox`), for status.
+    sandbox_notes: RefCell<Vec<String>>,
 }
 
 /// Why a push of the IKE conns did not land.
@@ -178,6 +180,7 @@ impl Confd {
             &self.config.borrow(),
             self.config_error.borrow().as_deref(),
         );
+        s.notes.extend(self.sandbox_notes.borrow().iter().cloned());
         let added = self.added.borrow().len();
         match &self.ike_last.borrow().1 {
             Some(last) => s.notes.push(format!(
@@ -206,6 +209,7 @@ impl Confd {
             server,
             ike_push: tokio::sync::Mutex::new(()),
             ike_last: RefCell::new((None, None)),
+            sandbox_notes: RefCell::new(Vec::new()),
         }
     }
 
@@ -686,6 +690,8 @@ impl Confd {
         for p in &problems {
             tracing::warn!("{p}");
         }
+        // fwd first, so that what ikerd installs for these conns is accepted.
+        self.push_scopes(&conns, why).await;
         let settings = ike_conn::settings(&self.config.borrow());
         let n = conns.len();
         let req = IkerdRequest::LoadConns {
@@ -725,7 +731,26 @@ impl Confd {
 
     /// Tell fwd the `leftupdown=`/`leftfirewall=` of this host's end of every IKE conn (the whole
     /// set): fwd runs only these scripts, when ikerd reports a conn up or down.
+    /// Tell fwd which IKE conns exist and which subnets this host's end of each protects: fwd
+    /// accepts from ikerd nothing outside them.
+    async fn push_scopes(&self, conns: &[IkeConn], why: &str) {
+        let list = ike_scopes(conns);
+        let n = list.len();
+        match self.fwd.call(FwdRequest::SetIkeScopes(list), PEER_TIMEOUT).await {
+            Ok((FwdResponse::IkeScopesSet { .. }, _)) => {
+                tracing::debug!("{why}: {n} IKE conns' scopes sent to fwd")
+            }
+            Ok((FwdResponse::Denied(e) | FwdResponse::Error(e), _)) => {
+                tracing::error!("{why}: fwd refused the IKE conns' scopes: {e}")
+            }
+            Ok((other, _)) => tracing::error!("{why}: fwd answered {other:?} to SetIkeScopes"),
+            Err(e) => tracing::warn!("{why}: IKE conns' scopes not sent: fwd unreachable: {e}"),
+        }
+    }
+
     async fn push_updowns(&self, why: &str) {
+        let (conns, _) = self.ike_conns();
+        self.push_scopes(&conns, why).await;
         let list = updown_configs(&self.config.borrow(), &local_addrs());
         let n = list.len();
         match self
@@ -1101,6 +1126,40 @@ impl Confd {
         barf::redact(&text, &barf::config_secrets(&self.config.borrow()))
     }
 
+    /// `ipsecctl rereadsecrets`. A confined keyd cannot open the root-only file again: it answers
+    /// `Restarting` and exits, its supervisor starts it again (which reads the file as root), and
+    /// confd waits for the new keyd to say what it holds.
+    async fn reread_secrets(&self) -> CtlResponse {
+        match self.keyd.call(KeydRequest::RereadSecrets, PEER_TIMEOUT).await {
+            Ok((KeydResponse::Restarting, _)) => {}
+            Ok((KeydResponse::SecretsLoaded(s), _)) => return CtlResponse::SecretsLoaded(s),
+            Ok((KeydResponse::Error(e) | KeydResponse::Denied(e), _)) => {
+                return CtlResponse::Error(format!("keyd: {e}"))
+            }
+            Ok((other, _)) => return CtlResponse::Error(format!("keyd answered {other:?}")),
+            Err(e) => return CtlResponse::Error(e.to_string()),
+        }
+        tracing::info!("keyd restarts to re-read the secrets; waiting for it");
+        // Give the old keyd time to go, then ask until the new one answers.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match self.keyd.call(KeydRequest::SecretsSummary, PEER_TIMEOUT).await {
+                Ok((KeydResponse::SecretsLoaded(s), _)) => return CtlResponse::SecretsLoaded(s),
+                Ok((KeydResponse::Error(e), _)) => return CtlResponse::Error(format!("keyd: {e}")),
+                _ if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Ok((other, _)) => return CtlResponse::Error(format!("keyd answered {other:?}")),
+                Err(e) => {
+                    return CtlResponse::Error(format!(
+                        "keyd did not come back after restarting to re-read the secrets: {e}"
+                    ))
+                }
+            }
+        }
+    }
+
     async fn keyd_call(&self, req: KeydRequest) -> CtlResponse {
         match self.keyd.call(req, PEER_TIMEOUT).await {
             Ok((KeydResponse::SecretsLoaded(s), _)) => CtlResponse::SecretsLoaded(s),
@@ -1160,7 +1219,7 @@ impl Handler<CtlChannel> for Confd {
             CtlRequest::Ping => CtlResponse::Pong,
             CtlRequest::Status => CtlResponse::Status(self.status().await),
             CtlRequest::Reload => self.reload().await,
-            CtlRequest::RereadSecrets => self.keyd_call(KeydRequest::RereadSecrets).await,
+            CtlRequest::RereadSecrets => self.reread_secrets().await,
             CtlRequest::HostKeys => self.keyd_call(KeydRequest::HostKeys).await,
             CtlRequest::ManualUp(name) => self.manual_up(&name).await,
             CtlRequest::ManualDown(name) => self.manual_down(&name).await,
@@ -1182,9 +1241,15 @@ impl Handler<CtlChannel> for Confd {
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
     let (listener, path) = server::listen::<CtlChannel>(&dirs.run)?;
+    let authz = Authz::from_system(sandbox::ADMIN_GROUP);
+    ipc::notify::prepare();
+    // From here on: its own user, no capability, Unix and netlink (addresses) sockets only.
+    let confined = sandbox::confine(&sandbox::profile::CONFD, &sandbox::Options::new(&dirs.run))
+        .map_err(|e| e.to_string())?;
     let (config, config_error) = initial_config(&dirs);
-    let srv = Server::<CtlChannel>::new(Authz::from_system("ipsec"));
+    let srv = Server::<CtlChannel>::new(authz);
     let confd = Rc::new(Confd::new(dirs.clone(), config, config_error, srv.clone()));
+    *confd.sandbox_notes.borrow_mut() = confined.notes();
     tokio::task::spawn_local(confd.clone().sync_fwd());
     tokio::task::spawn_local(confd.clone().sync_ikerd());
     srv.spawn(listener, confd);
@@ -1280,6 +1345,24 @@ fn default_route_ifaces(v4: &str, v6: &str) -> (Option<String>, Option<String>) 
 }
 
 /// The updown settings of this host's end of every IKE conn that has any.
+/// What fwd lets ikerd install: each IKE conn, with this host's subnets (or its own address).
+pub fn ike_scopes(conns: &[IkeConn]) -> Vec<ipc::fwd::IkeScope> {
+    conns
+        .iter()
+        .map(|c| {
+            let mut local = c.local.subnets.clone();
+            if local.is_empty() {
+                local.extend(c.local.host.map(Net::host));
+            }
+            local.extend(c.local.sourceip.map(Net::host));
+            ipc::fwd::IkeScope {
+                conn: c.name.clone(),
+                local,
+            }
+        })
+        .collect()
+}
+
 fn updown_configs(config: &Config, addrs: &[std::net::IpAddr]) -> Vec<ipc::fwd::UpdownConfig> {
     config
         .conns

@@ -81,7 +81,14 @@ pub struct Fwd {
     routes: RefCell<Routes>,
     /// Routes the policies of this run wanted last time (only these are ever deleted).
     routed: RefCell<BTreeSet<(Net, RouteKind)>>,
-    run_dir: PathBuf,
+    /// fwd's own writable directory (`RUN_DIR/fwd/`, owned by its service user): the saved
+    /// sequence numbers.
+    state_dir: PathBuf,
+    /// How fwd is confined (`sandbox`), for status.
+    sandbox_notes: Vec<String>,
+    /// The IKE conns ikerd may install for (from confd); None until confd has said.
+    ike_scopes: RefCell<Option<crate::ike_scope::IkeScopes>>,
+    scopes_set: tokio::sync::Notify,
     /// Sequence numbers saved by the previous run, applied when confd re-installs those SAs.
     saved_seqs: RefCell<HashMap<SaId, u64>>,
     last_saved: RefCell<Vec<(SaId, u64)>>,
@@ -152,6 +159,7 @@ fn parse_seqs(text: &str) -> HashMap<SaId, u64> {
 impl Fwd {
     fn status(&self) -> ipc::status::DaemonStatus {
         let mut s = ipc::runtime::own_status(Role::Fwd);
+        s.notes.extend(self.sandbox_notes.iter().cloned());
         s.clients = self.server.clients();
         for (what, sock) in [("ike", &self.ike), ("nat-t", self.wire.natt.socket())] {
             if let Ok(a) = sock.local_addr() {
@@ -254,8 +262,8 @@ impl Fwd {
             return;
         }
         let text: String = seqs.iter().map(|(id, s)| seq_line(id, *s)).collect();
-        let path = self.run_dir.join(SEQ_FILE);
-        let tmp = self.run_dir.join(format!("{SEQ_FILE}.tmp"));
+        let path = self.state_dir.join(SEQ_FILE);
+        let tmp = self.state_dir.join(format!("{SEQ_FILE}.tmp"));
         if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
             tracing::warn!("cannot save sequence numbers to {}: {e}", path.display());
         }
@@ -537,6 +545,7 @@ impl Handler<FwdChannel> for Fwd {
                 remote,
                 bytes,
             } => self.send_ike(peer, local, remote, &bytes),
+            FwdRequest::SetIkeScopes(list) => self.set_ike_scopes(peer, list),
             req @ (FwdRequest::SetUpdowns(_) | FwdRequest::Updown { .. }) => {
                 self.updown_request(peer, req)
             }
@@ -552,9 +561,92 @@ impl Handler<FwdChannel> for Fwd {
                     FwdResponse::Secrets(self.engine.secrets())
                 }
             }
+            change if by == Origin::Ikerd => match self.ikerd_may(&change).await {
+                Ok(()) => self.handle_change(peer, by, change),
+                Err(why) => {
+                    tracing::warn!("fwd.sock: refused {} from {peer}: {why}", change_name(&change));
+                    FwdResponse::Denied(why)
+                }
+            },
             change => self.handle_change(peer, by, change),
         })
     }
+}
+
+fn change_name(req: &FwdRequest) -> String {
+    match req {
+        FwdRequest::AddSa(s) => format!("SA {:#010x} of \"{}\"", s.spi, s.conn.escape_debug()),
+        FwdRequest::AddPolicy(p) => format!("a policy of \"{}\"", p.conn.escape_debug()),
+        FwdRequest::InstallConn(st) => format!("conn \"{}\"", st.conn.escape_debug()),
+        FwdRequest::RemoveConn { conn, .. } => format!("removal of \"{}\"", conn.escape_debug()),
+        _ => "a request".into(),
+    }
+}
+
+impl Fwd {
+    /// confd's list of IKE conns and their local subnets.
+    fn set_ike_scopes(&self, peer: Peer, list: Vec<ipc::fwd::IkeScope>) -> FwdResponse {
+        if peer.role != Role::Confd {
+            tracing::warn!("fwd.sock: refused SetIkeScopes from {peer}: only confd says which conns exist");
+            return FwdResponse::Denied("only confd says which IKE conns exist".into());
+        }
+        match crate::ike_scope::IkeScopes::new(list) {
+            Ok(s) => {
+                let n = s.len();
+                *self.ike_scopes.borrow_mut() = Some(s);
+                self.scopes_set.notify_waiters();
+                FwdResponse::IkeScopesSet {
+                    conns: u32::try_from(n).unwrap_or(u32::MAX),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("fwd.sock: refused SetIkeScopes from {peer}: {e}");
+                FwdResponse::Denied(e)
+            }
+        }
+    }
+
+    /// May ikerd make this change? Only within the IKE conns confd named (waiting a little for
+    /// confd's list after a restart of fwd, when ikerd may be first to reconnect).
+    async fn ikerd_may(&self, req: &FwdRequest) -> Result<(), String> {
+        if self.ike_scopes.borrow().is_none() {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                self.scopes_set.notified(),
+            )
+            .await;
+        }
+        let scopes = self.ike_scopes.borrow();
+        let Some(s) = scopes.as_ref() else {
+            return Err("confd has not said which IKE conns exist yet".into());
+        };
+        match req {
+            FwdRequest::AddSa(spec) => s.check_conn(&spec.conn).map(|_| ()),
+            FwdRequest::AddPolicy(p) => s.check_policy(p),
+            FwdRequest::InstallConn(st) => s.check_state(st),
+            FwdRequest::RemoveConn { conn, .. } => s.check_conn(conn).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `RUN_DIR/fwd/`, created owned by fwd's service user (mode 0700) so that fwd, once confined, can
+/// still save its sequence numbers there.
+fn state_dir(run: &std::path::Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = run.join("fwd");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if nix::unistd::geteuid().is_root() {
+        if let Ok(Some(u)) = nix::unistd::User::from_name(sandbox::profile::FWD.user) {
+            nix::unistd::chown(&dir, Some(u.uid), Some(u.gid))
+                .map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        }
+    }
+    Ok(dir)
 }
 
 pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), String> {
@@ -579,10 +671,8 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
         ..EngineConfig::default()
     }));
     let wire = Arc::new(Wire { tun, raw, natt });
-    let (relay_tx, relay_rx) = tokio::sync::mpsc::channel(crate::pump::IKE_RELAY_QUEUE);
-    let pump = Pump::start(engine.clone(), wire.clone(), Some(relay_tx))
-        .map_err(|e| format!("datapath threads: {e}"))?;
-    let saved = std::fs::read_to_string(dirs.run.join(SEQ_FILE))
+    let state_dir = state_dir(&dirs.run)?;
+    let saved = std::fs::read_to_string(state_dir.join(SEQ_FILE))
         .map(|t| parse_seqs(&t))
         .unwrap_or_default();
     if !saved.is_empty() {
@@ -592,13 +682,28 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
         );
     }
     let (listener, path) = server::listen::<FwdChannel>(&dirs.run)?;
-    let srv = Server::<FwdChannel>::new(Authz::from_system("ipsec"));
+    let authz = Authz::from_system(sandbox::ADMIN_GROUP);
+    ipc::notify::prepare();
+    // Everything privileged is open: from here on its own user with CAP_NET_ADMIN and CAP_NET_RAW
+    // only. Before the datapath threads start, so they inherit it.
+    let confined = sandbox::confine(&sandbox::profile::FWD, &sandbox::Options::new(&dirs.run))
+        .map_err(|e| e.to_string())?;
+    let (relay_tx, relay_rx) = tokio::sync::mpsc::channel(crate::pump::IKE_RELAY_QUEUE);
+    let pump = Pump::start(engine.clone(), wire.clone(), Some(relay_tx))
+        .map_err(|e| format!("datapath threads: {e}"))?;
+    let srv = Server::<FwdChannel>::new(authz);
     let (updown_tx, mut updown_rx) =
         tokio::sync::mpsc::channel::<UpdownJob>(crate::updown::MAX_QUEUED);
-    // Scripts run one at a time, in the order ikerd asked (FreeS/WAN ran them synchronously).
+    // Scripts run one at a time, in the order ikerd asked (FreeS/WAN ran them synchronously), by
+    // the supervisor, as root.
+    let supervisor = ipc::client::Link::<ipc::supervisor::SupervisorChannel>::spawn(
+        dirs.socket::<ipc::supervisor::SupervisorChannel>(),
+        Role::Fwd,
+        None,
+    );
     tokio::task::spawn_local(async move {
         while let Some((conn, verb, command, env)) = updown_rx.recv().await {
-            crate::updown::run(conn, verb, command, env).await;
+            crate::updown::run(&supervisor, conn, verb, command, env).await;
         }
     });
     let fwd = Rc::new(Fwd {
@@ -609,7 +714,10 @@ pub async fn run(dirs: Dirs, ports: PortArgs, dp: DatapathArgs) -> Result<(), St
         pump: RefCell::new(Some(pump)),
         routes: RefCell::new(routes),
         routed: RefCell::new(BTreeSet::new()),
-        run_dir: dirs.run.clone(),
+        state_dir,
+        sandbox_notes: confined.notes(),
+        ike_scopes: RefCell::new(None),
+        scopes_set: tokio::sync::Notify::new(),
         saved_seqs: RefCell::new(saved),
         last_saved: RefCell::new(Vec::new()),
         updowns: RefCell::new(crate::updown::Updowns::new(dp.updown_default.clone())),

@@ -1,5 +1,6 @@
 //! fwd: the privileged datapath daemon (TUN, UDP 500/4500, raw ESP/AH, SPD/SAD).
 pub mod daemon;
+pub mod ike_scope;
 pub mod datapath;
 pub mod esp;
 pub mod io;

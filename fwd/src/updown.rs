@@ -1,16 +1,17 @@
-//! `leftupdown=` scripts, run by fwd (the only daemon that stays privileged) when ikerd says a
-//! conn went up or down. ikerd names the conn and gives typed values; the command comes only from
+//! `leftupdown=` scripts, started by fwd when ikerd says a conn went up or down, and run as root by
+//! the supervisor (fwd has dropped root; see `ipsecctl::updown_runner`). ikerd names the conn and gives typed values; the command comes only from
 //! confd's configuration, and fwd builds FreeS/WAN's `PLUTO_*` environment itself, so a compromised
 //! ikerd can neither choose what runs nor inject variables (no `LD_PRELOAD`, no newlines).
 
 use ipc::fwd::{UpdownConfig, UpdownEnv, UpdownVerb};
+use ipc::supervisor::{SupervisorChannel, SupervisorRequest, SupervisorResponse, UpdownRun};
 use ipc::policy::Net;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long one script may run before fwd kills it.
+/// How long one script may run before the supervisor kills it.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest conn name, ID or command accepted.
 const MAX_TEXT: usize = 1024;
@@ -135,51 +136,42 @@ pub fn environment(
     Ok(v.into_iter().map(|(k, val)| (k.to_string(), val)).collect())
 }
 
-/// Run one script to completion (bounded by [`SCRIPT_TIMEOUT`]), logging its outcome and output.
-pub async fn run(conn: String, verb: UpdownVerb, command: String, env: Vec<(String, String)>) {
-    let mut cmd = tokio::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(&command)
-        .env_clear()
-        .envs(env)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(
-                "\"{conn}\": cannot start updown `{command}` ({}): {e}",
-                verb.as_str()
-            );
-            return;
-        }
-    };
-    match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(out)) => {
-            for line in String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .chain(String::from_utf8_lossy(&out.stderr).lines())
-                .take(50)
-            {
+/// Have the supervisor run one script to completion (it runs them as root, fwd having dropped
+/// root), and log its outcome and output as FreeS/WAN's pluto did.
+pub async fn run(
+    supervisor: &ipc::client::Link<SupervisorChannel>,
+    conn: String,
+    verb: UpdownVerb,
+    command: String,
+    env: Vec<(String, String)>,
+) {
+    let req = SupervisorRequest::RunUpdown(UpdownRun {
+        conn: conn.clone(),
+        verb,
+        command: command.clone(),
+        env,
+    });
+    match supervisor.call(req, SCRIPT_TIMEOUT + Duration::from_secs(5)).await {
+        Ok((SupervisorResponse::UpdownRan { success, detail, output }, _)) => {
+            for line in output {
                 tracing::info!("\"{conn}\": updown {}: {line}", verb.as_str());
             }
-            if out.status.success() {
+            if success {
                 tracing::info!("\"{conn}\": updown {} done", verb.as_str());
             } else {
                 tracing::warn!(
-                    "\"{conn}\": updown `{command}` {} failed: {}",
-                    verb.as_str(),
-                    out.status
+                    "\"{conn}\": updown `{command}` {} failed: {detail}",
+                    verb.as_str()
                 );
             }
         }
-        Ok(Err(e)) => tracing::error!("\"{conn}\": updown {}: {e}", verb.as_str()),
-        Err(_) => tracing::error!(
-            "\"{conn}\": updown `{command}` {} ran longer than {} s and was killed",
-            verb.as_str(),
-            SCRIPT_TIMEOUT.as_secs()
+        Ok((other, _)) => tracing::error!(
+            "\"{conn}\": updown `{command}` {}: the supervisor answered {other:?}",
+            verb.as_str()
+        ),
+        Err(e) => tracing::error!(
+            "\"{conn}\": updown `{command}` {} not run: no supervisor to run it as root ({e})",
+            verb.as_str()
         ),
     }
 }

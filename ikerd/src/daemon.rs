@@ -32,6 +32,8 @@ enum FwdWork {
 
 pub struct Ikerd {
     server: Rc<Server<IkerdChannel>>,
+    /// How ikerd is confined (`sandbox`), for status.
+    sandbox_notes: Vec<String>,
     keyd: Link<KeydChannel>,
     fwd: Link<FwdChannel>,
     /// The IKE socket fwd handed over.
@@ -53,6 +55,7 @@ pub struct Ikerd {
 impl Ikerd {
     fn status(&self) -> ipc::status::DaemonStatus {
         let mut s = ipc::runtime::own_status(Role::Ikerd);
+        s.notes.extend(self.sandbox_notes.iter().cloned());
         s.clients = self.server.clients();
         s.links = vec![self.keyd.report(), self.fwd.report()];
         s.notes.push(match &*self.ike_socket.borrow() {
@@ -472,12 +475,21 @@ impl Handler<IkerdChannel> for Ikerd {
 
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
+    // OpenSSL reads its configuration now: once confined, ikerd cannot open any file.
+    openssl::init();
     let (listener, path) = server::listen::<IkerdChannel>(&dirs.run)?;
-    let srv = Server::<IkerdChannel>::new(Authz::from_system("ipsec"));
+    let authz = Authz::from_system(sandbox::ADMIN_GROUP);
+    ipc::notify::prepare();
+    // From here on: its own user, no capability, no file, Unix sockets only (its UDP socket comes
+    // from fwd, already bound).
+    let confined = sandbox::confine(&sandbox::profile::IKERD, &sandbox::Options::new(&dirs.run))
+        .map_err(|e| e.to_string())?;
+    let srv = Server::<IkerdChannel>::new(authz);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (fwd_tx, fwd_rx) = mpsc::unbounded_channel();
     let ikerd = Rc::new(Ikerd {
         server: srv.clone(),
+        sandbox_notes: confined.notes(),
         keyd: Link::spawn(dirs.socket::<KeydChannel>(), Role::Ikerd, None),
         fwd: Link::spawn(dirs.socket::<FwdChannel>(), Role::Ikerd, Some(events_tx)),
         ike_socket: RefCell::new(None),

@@ -66,6 +66,18 @@ pub enum FwdRequest {
         verb: UpdownVerb,
         env: UpdownEnv,
     },
+    /// confd only: which IKE conns ikerd may install SAs and policies for, and the subnets of this
+    /// host's end of each (the whole set, replacing the previous one). fwd refuses from ikerd
+    /// anything outside them, and any cleartext (`Pass`) policy.
+    SetIkeScopes(Vec<IkeScope>),
+}
+
+/// One IKE conn as fwd lets ikerd use it: the traffic of this host's side must be within `local`.
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IkeScope {
+    pub conn: String,
+    pub local: Vec<crate::policy::Net>,
 }
 
 /// One conn's updown configuration, from ipsec.conf.
@@ -200,4 +212,8 @@ pub enum FwdResponse {
     Secrets(Vec<SaSecret>),
     Denied(String),
     Error(String),
+    /// `SetIkeScopes` stored.
+    IkeScopesSet {
+        conns: u32,
+    },
 }

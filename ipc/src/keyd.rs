@@ -35,6 +35,8 @@ pub enum KeydRequest {
     /// exchange's values (RFC 2409 §5) and signs it (raw PKCS#1 v1.5, no DigestInfo) with the private
     /// key of `local_id`; it never signs bytes it did not build.
     V1RsaSign(V1RsaSign),
+    /// What keyd holds now (after a restart that re-read the secrets).
+    SecretsSummary,
 }
 
 /// Bounds keyd enforces on the values of a typed request (ikerd may be compromised).
@@ -126,4 +128,7 @@ pub enum KeydResponse {
     },
     Denied(String),
     Error(String),
+    /// keyd has dropped root and cannot open ipsec.secrets again: it exits with
+    /// `runtime::EXIT_RESTART` and its supervisor starts it again, which reads the file.
+    Restarting,
 }

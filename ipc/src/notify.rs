@@ -1,24 +1,43 @@
 //! Readiness reporting in the sd_notify protocol: a datagram "READY=1" to $NOTIFY_SOCKET. systemd and
 //! ferroswan's own supervisor both listen this way, so the daemons run unchanged under either.
+//! The socket is connected by [`prepare`] before a daemon confines itself (an empty root cannot
+//! reach the path afterwards), and reused for every later notification.
 
 use std::os::unix::net::UnixDatagram;
+use std::sync::OnceLock;
 
-pub fn notify(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(sock) = UnixDatagram::unbound() else {
-        return;
-    };
+static SOCKET: OnceLock<Option<UnixDatagram>> = OnceLock::new();
+
+fn connect() -> Option<UnixDatagram> {
+    let path = std::env::var_os("NOTIFY_SOCKET")?;
+    let sock = UnixDatagram::unbound().ok()?;
     let bytes = path.as_encoded_bytes();
     let res = if let Some(abstract_name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt;
         std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
-            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+            .and_then(|addr| sock.connect_addr(&addr))
     } else {
-        sock.send_to(state.as_bytes(), &path)
+        sock.connect(&path)
     };
-    if let Err(e) = res {
+    match res {
+        Ok(()) => Some(sock),
+        Err(e) => {
+            tracing::warn!("cannot reach the supervisor's notify socket: {e}");
+            None
+        }
+    }
+}
+
+/// Connect to $NOTIFY_SOCKET now (idempotent).
+pub fn prepare() {
+    SOCKET.get_or_init(connect);
+}
+
+pub fn notify(state: &str) {
+    let Some(sock) = SOCKET.get_or_init(connect) else {
+        return;
+    };
+    if let Err(e) = sock.send(state.as_bytes()) {
         tracing::warn!("could not notify supervisor ({state}): {e}");
     }
 }

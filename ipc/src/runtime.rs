@@ -28,6 +28,10 @@ pub async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// The exit status with which a daemon asks its supervisor (or systemd's `RestartForceExitStatus=`)
+/// to start it again at once: keyd, to re-read ipsec.secrets as root after it has dropped root.
+pub const EXIT_RESTART: u8 = 75;
+
 /// Status skeleton for the calling process.
 pub fn own_status(role: crate::Role) -> crate::status::DaemonStatus {
     crate::status::DaemonStatus {

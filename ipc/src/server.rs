@@ -69,6 +69,9 @@ pub struct Server<C: Channel> {
 }
 
 /// Bind a channel's socket in `run_dir`, refusing to steal one that another live instance answers on.
+/// The group of the daemons' service users (the `sandbox` crate's `SOCKET_GROUP`).
+pub const SOCKET_GROUP: &str = "ferroswan";
+
 pub fn bind<C: Channel>(run_dir: &Path) -> std::io::Result<(UnixListener, PathBuf)> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let path = run_dir.join(C::SOCKET);
@@ -89,6 +92,13 @@ pub fn bind<C: Channel>(run_dir: &Path) -> std::io::Result<(UnixListener, PathBu
     }
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(C::MODE))?;
+    if C::MODE & 0o007 == 0 {
+        // Group access for the daemons' shared group, so peers that have dropped to their service
+        // users reach the socket (SO_PEERCRED still decides what each may say).
+        if let Ok(Some(g)) = nix::unistd::Group::from_name(SOCKET_GROUP) {
+            let _ = nix::unistd::chown(&path, None, Some(g.gid));
+        }
+    }
     Ok((listener, path))
 }
 

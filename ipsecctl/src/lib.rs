@@ -8,3 +8,4 @@ pub mod keys;
 pub mod sa_view;
 pub mod status_view;
 pub mod supervisor;
+pub mod updown_runner;

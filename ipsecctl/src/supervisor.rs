@@ -7,6 +7,7 @@ use ipc::peer::Authz;
 use ipc::server::{self, Handler, Peer, Reply, Server};
 use ipc::status::now_unix;
 use ipc::supervisor::{
+    UpdownRun,
     ProcReport, ProcState, SupervisorChannel, SupervisorRequest, SupervisorResponse,
     SupervisorStatus,
 };
@@ -86,6 +87,12 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .append(true)
         .mode(0o640)
         .open(path)
+        .inspect(|f| {
+            // Readable by the daemons' group too: confd gathers the logs for `ipsecctl barf`.
+            if let Ok(Some(g)) = nix::unistd::Group::from_name(ipc::server::SOCKET_GROUP) {
+                let _ = nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(f), None, Some(g.gid));
+            }
+        })
 }
 
 impl Supervisor {
@@ -184,6 +191,8 @@ impl Supervisor {
                 p.started = Some(now_unix());
             });
             let status = child.wait().await;
+            // A daemon that asks to be started again (keyd re-reading ipsec.secrets) is, at once.
+            let asked = matches!(&status, Ok(s) if s.code() == Some(ipc::runtime::EXIT_RESTART.into()));
             let how = status
                 .map(describe_exit)
                 .unwrap_or_else(|e| format!("lost track of it: {e}"));
@@ -192,7 +201,8 @@ impl Supervisor {
                 .procs
                 .borrow()
                 .get(&role)
-                .is_some_and(|p| p.restart_now);
+                .is_some_and(|p| p.restart_now)
+                || asked;
             self.set(role, |p| {
                 p.pid = None;
                 p.state = Some(ProcState::Down);
@@ -297,8 +307,42 @@ struct Control {
     stop_requested: Rc<Notify>,
 }
 
+impl Control {
+    async fn run_updown(&self, peer: &Peer, run: &UpdownRun) -> SupervisorResponse {
+        let allowed = crate::updown_runner::configured_commands(&self.sup.dirs.ipsec_conf());
+        if let Err(why) = allowed.and_then(|a| crate::updown_runner::check(run, &a)) {
+            tracing::warn!(
+                "supervisor.sock: refused updown {} for \"{}\" from {peer}: {why}",
+                run.verb.as_str(),
+                run.conn.escape_debug()
+            );
+            return SupervisorResponse::PermissionDenied(format!("refused: {why}"));
+        }
+        tracing::info!(
+            "\"{}\": running updown {} `{}` for fwd",
+            run.conn,
+            run.verb.as_str(),
+            run.command
+        );
+        crate::updown_runner::run(run).await
+    }
+}
+
 impl Handler<SupervisorChannel> for Control {
     async fn handle(&self, peer: Peer, req: SupervisorRequest) -> Reply<SupervisorResponse> {
+        // fwd may ask for updown scripts and nothing else; nobody else may ask for them.
+        match (&req, peer.role) {
+            (SupervisorRequest::RunUpdown(run), Role::Fwd) => {
+                return Reply::new(self.run_updown(&peer, run).await)
+            }
+            (_, Role::Fwd) | (SupervisorRequest::RunUpdown(_), _) => {
+                tracing::warn!("supervisor.sock: refused {req:?} from {peer}: only fwd runs updown scripts, and only them");
+                return Reply::new(SupervisorResponse::PermissionDenied(
+                    "permission denied: only fwd asks for updown scripts, and fwd may ask nothing else".into(),
+                ));
+            }
+            _ => {}
+        }
         let changes = !matches!(req, SupervisorRequest::Status);
         if changes && !self.sup.authz.may_change_state(&peer.cred) {
             tracing::warn!("supervisor.sock: permission denied for {req:?} from {peer}");
@@ -322,6 +366,10 @@ impl Handler<SupervisorChannel> for Control {
             }
             SupervisorRequest::Restart(role) => {
                 SupervisorResponse::Error(format!("{role} is not a daemon"))
+            }
+            // Answered above: only fwd's requests get this far with it, and they were.
+            SupervisorRequest::RunUpdown(_) => {
+                SupervisorResponse::Error("updown scripts are fwd's to ask for".into())
             }
         })
     }

@@ -24,7 +24,15 @@ pub struct Keyd {
     server: Rc<Server<KeydChannel>>,
     file: PathBuf,
     secrets: RefCell<Loaded>,
+    /// How keyd is confined; once it has dropped root it cannot open the root-only secrets file
+    /// again, so a re-read is a restart (the supervisor or systemd starts it again at once).
+    confined: sandbox::Confined,
+    restart: Rc<tokio::sync::Notify>,
 }
+
+/// Whether keyd's main loop ended because a re-read asked for a restart.
+pub static RESTART_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Load the secrets file. A missing file means no secrets (a gateway may use none yet); a file that
 /// is unsafe or malformed is refused as a whole, with the reason logged and shown in `status`.
@@ -55,6 +63,11 @@ fn load(file: &std::path::Path) -> Loaded {
 }
 
 impl Keyd {
+    /// Can keyd open the secrets file itself? Only while it is still root with its filesystem.
+    fn can_reread(&self) -> bool {
+        self.confined.privileges.uids[1] == 0 && !self.confined.chrooted
+    }
+
     fn summary(&self) -> Result<SecretsSummary, String> {
         match &*self.secrets.borrow() {
             Loaded::Ok(ops) => {
@@ -81,6 +94,7 @@ impl Keyd {
     fn status(&self) -> ipc::status::DaemonStatus {
         let mut st = ipc::runtime::own_status(Role::Keyd);
         st.clients = self.server.clients();
+        st.notes.extend(self.confined.notes());
         st.notes.push(match self.summary() {
             Ok(s) => format!(
                 "secrets: {} PSK, {} RSA keys from {}",
@@ -124,7 +138,7 @@ impl Handler<KeydChannel> for Keyd {
                 tracing::warn!("keyd.sock: refused RereadSecrets from {peer}: only confd may ask");
                 KeydResponse::Denied("only confd may ask keyd to re-read the secrets".into())
             }
-            KeydRequest::RereadSecrets => {
+            KeydRequest::RereadSecrets if self.can_reread() => {
                 tracing::info!("re-reading secrets at the request of {peer}");
                 *self.secrets.borrow_mut() = load(&self.file);
                 match self.summary() {
@@ -132,6 +146,20 @@ impl Handler<KeydChannel> for Keyd {
                     Err(why) => KeydResponse::Error(why),
                 }
             }
+            KeydRequest::RereadSecrets => {
+                tracing::info!(
+                    "re-reading secrets at the request of {peer}: keyd has dropped root, so it \
+                     exits to be started again (status {})",
+                    ipc::runtime::EXIT_RESTART
+                );
+                RESTART_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.restart.notify_one();
+                KeydResponse::Restarting
+            }
+            KeydRequest::SecretsSummary => match self.summary() {
+                Ok(s) => KeydResponse::SecretsLoaded(s),
+                Err(why) => KeydResponse::Error(why),
+            },
             KeydRequest::V1PskSkeyid(r) => match &*self.secrets.borrow() {
                 Loaded::Ok(ops) => ops.v1_psk_skeyid(&peer, &r),
                 Loaded::Refused(why) => {
@@ -183,18 +211,35 @@ fn refused_secrets(
 
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
+    // OpenSSL reads its configuration now, while there is a filesystem to read it from.
+    openssl::init();
     let file = dirs.ipsec_secrets();
     let secrets = load(&file);
     let (listener, path) = server::listen::<KeydChannel>(&dirs.run)?;
-    let srv = Server::<KeydChannel>::new(Authz::from_system("ipsec"));
+    let authz = Authz::from_system("ipsec");
+    ipc::notify::prepare();
+    // From here on: its own user, no capability, no network socket, an empty root.
+    let confined = sandbox::confine(&sandbox::profile::KEYD, &sandbox::Options::new(&dirs.run))
+        .map_err(|e| e.to_string())?;
+    let srv = Server::<KeydChannel>::new(authz);
+    let restart = Rc::new(tokio::sync::Notify::new());
     srv.spawn(
         listener,
         Rc::new(Keyd {
             server: srv.clone(),
             file,
             secrets: RefCell::new(secrets),
+            confined,
+            restart: restart.clone(),
         }),
     );
-    ipc::runtime::ready_until_signal(Role::Keyd, &path).await;
+    tokio::select! {
+        () = ipc::runtime::ready_until_signal(Role::Keyd, &path) => {}
+        () = restart.notified() => {
+            // Let the reply reach confd before the process goes.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            ipc::notify::stopping();
+        }
+    }
     Ok(())
 }

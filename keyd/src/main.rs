@@ -10,5 +10,9 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    ipc::runtime::daemon_main("keyd", keyd::daemon::run(args.dirs.dirs()))
+    let code = ipc::runtime::daemon_main("keyd", keyd::daemon::run(args.dirs.dirs()));
+    if keyd::daemon::RESTART_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return std::process::ExitCode::from(ipc::runtime::EXIT_RESTART);
+    }
+    code
 }

@@ -150,9 +150,27 @@ pub struct Instance {
 
 pub const DAEMONS: [&str; 4] = ["keyd", "ikerd", "fwd", "confd"];
 
+/// The daemons drop to their service users and refuse to run as root without them: create them
+/// once, with the project's script (what the packages' sysusers.d entry does), if they are missing.
+pub fn ensure_service_users() -> Result<()> {
+    static DONE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let missing = sandbox::profile::ALL
+            .iter()
+            .any(|p| !matches!(nix::unistd::User::from_name(p.user), Ok(Some(_))));
+        if !missing {
+            return Ok(());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-users.sh");
+        run_ok(Command::new("bash").arg(&script)).map(|_| ())
+    })
+    .clone()
+}
+
 impl Instance {
     /// Namespace and directories, with an ipsec.conf/ipsec.secrets that say nothing yet.
     pub fn new(tag: &str) -> Result<Instance> {
+        ensure_service_users()?;
         let ns = Netns::new(tag)?;
         let dir = TempDir::new(tag)?;
         let config_dir = dir.0.join("etc");
