@@ -58,6 +58,8 @@ pub struct Confd {
     ike_last: RefCell<(Option<Vec<IkeConn>>, Option<String>)>,
     /// How confd is confined (`sandbox`), for status.
     sandbox_notes: RefCell<Vec<String>>,
+    /// `ctlstatus=everyone` (from the configuration confd started with, as `ctlgroup=`).
+    status_for_everyone: bool,
 }
 
 /// Why a push of the IKE conns did not land.
@@ -210,6 +212,7 @@ impl Confd {
             ike_push: tokio::sync::Mutex::new(()),
             ike_last: RefCell::new((None, None)),
             sandbox_notes: RefCell::new(Vec::new()),
+            status_for_everyone: true,
         }
     }
 
@@ -1208,7 +1211,15 @@ impl Confd {
 
 impl Handler<CtlChannel> for Confd {
     async fn handle(&self, peer: Peer, req: CtlRequest) -> Reply<CtlResponse> {
-        if changes_state(&req) && !self.server.authz().may_change_state(&peer.cred) {
+        let reads_only = !changes_state(&req);
+        if reads_only && !self.status_for_everyone && !self.server.authz().may_change_state(&peer.cred) {
+            tracing::warn!("ctl.sock: permission denied for {req:?} from {peer} (ctlstatus=group)");
+            return Reply::new(CtlResponse::PermissionDenied(format!(
+                "permission denied: only root and members of group `{}` may read status here (ctlstatus=group)",
+                self.server.authz().admin_group()
+            )));
+        }
+        if !reads_only && !self.server.authz().may_change_state(&peer.cred) {
             tracing::warn!("ctl.sock: permission denied for {req:?} from {peer}");
             return Reply::new(CtlResponse::PermissionDenied(format!(
                 "permission denied: only root and members of group `{}` may do this",
@@ -1241,14 +1252,19 @@ impl Handler<CtlChannel> for Confd {
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::runtime::started_unix();
     let (listener, path) = server::listen::<CtlChannel>(&dirs.run)?;
-    let authz = Authz::from_system(sandbox::ADMIN_GROUP);
     ipc::notify::prepare();
-    // From here on: its own user, no capability, Unix and netlink (addresses) sockets only.
+    // From here on: its own user, no capability, Unix and netlink (addresses) sockets only. The
+    // configuration is read as that user, at start as on every reload.
     let confined = sandbox::confine(&sandbox::profile::CONFD, &sandbox::Options::new(&dirs.run))
         .map_err(|e| e.to_string())?;
     let (config, config_error) = initial_config(&dirs);
+    // Who may do what on ctl.sock, fixed at start (a change of `ctlgroup=` needs a restart).
+    let authz = Authz::from_system(&config.setup.ctl_group);
+    let status_for_everyone = config.setup.status_for_everyone;
     let srv = Server::<CtlChannel>::new(authz);
-    let confd = Rc::new(Confd::new(dirs.clone(), config, config_error, srv.clone()));
+    let mut confd = Confd::new(dirs.clone(), config, config_error, srv.clone());
+    confd.status_for_everyone = status_for_everyone;
+    let confd = Rc::new(confd);
     *confd.sandbox_notes.borrow_mut() = confined.notes();
     tokio::task::spawn_local(confd.clone().sync_fwd());
     tokio::task::spawn_local(confd.clone().sync_ikerd());

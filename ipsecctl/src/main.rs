@@ -1,3 +1,4 @@
+use ipc::supervisor::{SupervisorRequest, SupervisorResponse};
 use clap::{ArgGroup, Parser, Subcommand};
 use ipc::ctl::{CtlRequest, CtlResponse};
 use ipsecctl::{compat, ike_view};
@@ -146,6 +147,12 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
             daemons,
             name,
         } => {
+            // `ctlstatus=group`: status is for root and the operators' group only.
+            if let Ok(SupervisorResponse::PermissionDenied(m)) =
+                ipsecctl::commands::supervisor_call(&dirs, SupervisorRequest::Status).await
+            {
+                return Err(m);
+            }
             let v = ipsecctl::commands::status(&dirs).await;
             // Like `ipsec status` scripts expect: exit 3 when not running.
             let code = if v.running {

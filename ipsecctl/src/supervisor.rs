@@ -48,6 +48,8 @@ pub struct Supervisor {
     stopping: Cell<bool>,
     stop: Notify,
     authz: Authz,
+    /// `ctlstatus=everyone`.
+    status_for_everyone: bool,
 }
 
 /// Where the daemon binaries are: $FERROSWAN_LIBEXEC, else beside this executable (a cargo build),
@@ -344,6 +346,13 @@ impl Handler<SupervisorChannel> for Control {
             _ => {}
         }
         let changes = !matches!(req, SupervisorRequest::Status);
+        if !changes && !self.sup.status_for_everyone && !self.sup.authz.may_change_state(&peer.cred) {
+            tracing::warn!("supervisor.sock: permission denied for {req:?} from {peer} (ctlstatus=group)");
+            return Reply::new(SupervisorResponse::PermissionDenied(format!(
+                "permission denied: only root and members of group `{}` may read status here (ctlstatus=group)",
+                self.sup.authz.admin_group()
+            )));
+        }
         if changes && !self.sup.authz.may_change_state(&peer.cred) {
             tracing::warn!("supervisor.sock: permission denied for {req:?} from {peer}");
             return Reply::new(SupervisorResponse::PermissionDenied(format!(
@@ -387,6 +396,15 @@ fn bind_notify(path: &Path) -> std::io::Result<tokio::net::UnixDatagram> {
 }
 
 /// Run the supervisor in the foreground until `ipsecctl stop` or SIGTERM.
+/// `ctlgroup=` and `ctlstatus=` from ipsec.conf (the defaults if it does not load), read once at
+/// start as confd does.
+fn ctl_setup(dirs: &Dirs) -> (String, bool) {
+    match confd::daemon::load_config(&dirs.ipsec_conf()) {
+        Ok((c, _)) => (c.setup.ctl_group, c.setup.status_for_everyone),
+        Err(_) => (confd::conf::model::DEFAULT_CTL_GROUP.to_string(), true),
+    }
+}
+
 pub async fn run(dirs: Dirs) -> Result<(), String> {
     ipc::paths::ensure_run_dir(&dirs.run).map_err(|e| format!("{}: {e}", dirs.run.display()))?;
     let (listener, sock_path) = server::bind::<SupervisorChannel>(&dirs.run)
@@ -395,6 +413,7 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
     let pid_file = dirs.pid_file("supervisor");
     std::fs::write(&pid_file, format!("{}\n", std::process::id()))
         .map_err(|e| format!("{}: {e}", pid_file.display()))?;
+    let ctl = ctl_setup(&dirs);
     let sup = Rc::new(Supervisor {
         dirs: dirs.clone(),
         libexec: libexec_dir(),
@@ -407,7 +426,8 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
         ),
         stopping: Cell::new(false),
         stop: Notify::new(),
-        authz: Authz::from_system("ipsec"),
+        authz: Authz::from_system(&ctl.0),
+        status_for_everyone: ctl.1,
     });
     tracing::info!(
         "supervisor pid {} for config {} run {}; daemons from {}",
@@ -418,7 +438,7 @@ pub async fn run(dirs: Dirs) -> Result<(), String> {
     );
     tokio::task::spawn_local(sup.clone().readiness(notify));
     let stop_requested = Rc::new(Notify::new());
-    let srv = Server::<SupervisorChannel>::new(Authz::from_system("ipsec"));
+    let srv = Server::<SupervisorChannel>::new(Authz::from_system(&ctl.0));
     srv.spawn(
         listener,
         Rc::new(Control {

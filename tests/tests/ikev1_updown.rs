@@ -177,6 +177,8 @@ fn leftfirewall_opens_and_closes_the_forward_chain_with_the_default_script() {
     let p = GatewayPair::new("v1fw").expect("topology");
     configure_with(&p.west, &west_t, true, "\tleftfirewall=yes\n");
     configure_with(&p.east, &east_t, false, "\trightfirewall=yes\n");
+    // No rule before the gateways run (auto=start may bring the tunnel up before they report ready).
+    assert!(forward_rules(&p.west.ns, EAST_LAN_NET).is_empty());
     for gw in [&p.west, &p.east] {
         run_ok(
             gw.ctl()
@@ -191,7 +193,6 @@ fn leftfirewall_opens_and_closes_the_forward_chain_with_the_default_script() {
         })
         .expect("gateway ready");
     }
-    assert!(forward_rules(&p.west.ns, EAST_LAN_NET).is_empty());
     wait_established(&p, "net", UP).unwrap_or_else(|e| panic!("{e}{}", logs(&p)));
     let rules = wait_rules(&p.west.ns, EAST_LAN_NET, 2, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}{}", logs(&p)));

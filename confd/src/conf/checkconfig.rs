@@ -166,6 +166,13 @@ pub fn render(cfg: &Config) -> String {
     let _ = writeln!(out, "\tplutodebug={}", level(cfg.setup.plutodebug));
     let _ = writeln!(out, "\tklipsdebug={}", level(cfg.setup.klipsdebug));
     let _ = writeln!(out, "\tuniqueids={}", yes(cfg.setup.uniqueids));
+    // ferroswan's own settings, only where they differ from the defaults.
+    if cfg.setup.ctl_group != crate::conf::model::DEFAULT_CTL_GROUP {
+        let _ = writeln!(out, "\tctlgroup={}", cfg.setup.ctl_group);
+    }
+    if !cfg.setup.status_for_everyone {
+        let _ = writeln!(out, "\tctlstatus=group");
+    }
     for (k, v) in [("plutoload", &cfg.setup.plutoload), ("plutostart", &cfg.setup.plutostart), ("manualstart", &cfg.setup.manualstart)] {
         if !v.is_empty() {
             let _ = writeln!(out, "\t{k}=\"{}\"", v.join(" "));

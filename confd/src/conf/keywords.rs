@@ -87,6 +87,9 @@ pub static KEYWORDS: &[Keyword] = &[
     kw("plutostart", S, false, K::NameList, Y),
     kw("manualstart", S, false, K::NameList, Y),
     kw("uniqueids", S, false, K::Bool, Y),
+    // ferroswan: who may use the control socket (`ipsecctl`).
+    kw("ctlgroup", S, false, K::Text, Y),
+    kw("ctlstatus", S, false, K::Text, Y),
     // ----- config setup: FreeS/WAN obsolete
     kw("forwardcontrol", S, false, K::Bool, O("IP forwarding is the system's business")),
     kw("rp_filter", S, false, K::Text, O("reverse-path filtering is the system's business")),

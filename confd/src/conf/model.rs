@@ -29,7 +29,7 @@ pub enum Interfaces {
 }
 
 /// `config setup`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Setup {
     pub interfaces: Interfaces,
     pub plutodebug: LogLevel,
@@ -41,6 +41,11 @@ pub struct Setup {
     pub plutostart: Vec<String>,
     /// FreeS/WAN 1.x: manual conns to bring up.
     pub manualstart: Vec<String>,
+    /// `ctlgroup=`: members of this group (and root) may change state through `ipsecctl`.
+    pub ctl_group: String,
+    /// `ctlstatus=everyone|group`: who else may read status (`everyone`, the default, or only
+    /// root and the group).
+    pub status_for_everyone: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,9 +242,28 @@ fn enum_value<T: Copy>(diags: &mut Diagnostics, s: &Setting, table: &[(&'static 
     None
 }
 
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            interfaces: Interfaces::default(),
+            plutodebug: LogLevel::default(),
+            klipsdebug: LogLevel::default(),
+            uniqueids: true,
+            plutoload: Vec::new(),
+            plutostart: Vec::new(),
+            manualstart: Vec::new(),
+            ctl_group: DEFAULT_CTL_GROUP.to_string(),
+            status_for_everyone: true,
+        }
+    }
+}
+
+/// The operators' group when `ctlgroup=` says nothing.
+pub const DEFAULT_CTL_GROUP: &str = "ipsec";
+
 /// Build `config setup`.
 pub fn build_setup(settings: &[Setting], diags: &mut Diagnostics) -> Setup {
-    let mut setup = Setup { uniqueids: true, ..Setup::default() };
+    let mut setup = Setup::default();
     for s in settings {
         let v = s.value.trim();
         match s.key.to_ascii_lowercase().as_str() {
@@ -259,6 +283,21 @@ pub fn build_setup(settings: &[Setting], diags: &mut Diagnostics) -> Setup {
             "plutoload" => setup.plutoload = name_list(v),
             "plutostart" => setup.plutostart = name_list(v),
             "manualstart" => setup.manualstart = name_list(v),
+            "ctlgroup" => {
+                let ok = !v.is_empty()
+                    && v.len() <= 32
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+                if ok {
+                    setup.ctl_group = v.to_string();
+                } else {
+                    bad(diags, s, format!("{v:?} is not a group name"));
+                }
+            }
+            "ctlstatus" => match v.to_ascii_lowercase().as_str() {
+                "everyone" => setup.status_for_everyone = true,
+                "group" => setup.status_for_everyone = false,
+                _ => bad(diags, s, format!("{v:?}: expected everyone or group")),
+            },
             _ => {}
         }
     }
