@@ -25,7 +25,7 @@ use openssl::sign::Signer;
 
 /// A keyd process on its own directories; killed (by its pid) and cleaned up on drop.
 struct Keyd {
-    child: Child,
+    child: std::cell::RefCell<Child>,
     dir: PathBuf,
 }
 
@@ -54,50 +54,80 @@ impl Keyd {
         fs::create_dir_all(dir.join("etc")).unwrap();
         fs::create_dir_all(dir.join("run")).unwrap();
         write_secrets(&dir.join("etc"), secrets, 0o600);
-        let log = fs::File::create(dir.join("run/keyd.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_keyd"))
-            .arg("--config-dir")
-            .arg(dir.join("etc"))
-            .arg("--run-dir")
-            .arg(dir.join("run"))
-            .env("FERROSWAN_LOG", "info")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let mut keyd = Keyd { child, dir };
+        let keyd = Keyd {
+            child: std::cell::RefCell::new(spawn(&dir)),
+            dir,
+        };
+        keyd.wait_ready();
+        keyd
+    }
+
+    /// Until keyd accepts connections (a socket file may be left by the keyd before it).
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !keyd.socket().exists() {
-            if let Some(status) = keyd.child.try_wait().unwrap() {
-                panic!("keyd exited ({status}):\n{}", keyd.log());
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            if let Some(status) = self.child.borrow_mut().try_wait().unwrap() {
+                panic!("keyd exited ({status}):\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
-                "no keyd.sock after 20 s:\n{}",
-                keyd.log()
+                "keyd.sock not accepting after 20 s:\n{}",
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        keyd
     }
+
+    /// `RereadSecrets` as confd asks it: keyd, confined, answers `Restarting` and exits with
+    /// status 75; this test starts it again (as the supervisor does) and asks what it loaded.
+    async fn reread(&self) -> KeydResponse {
+        assert_eq!(
+            ask(&self.socket(), Role::Confd, KeydRequest::RereadSecrets).await,
+            KeydResponse::Restarting
+        );
+        let status = self.child.borrow_mut().wait().unwrap();
+        assert_eq!(status.code(), Some(75), "{}", self.log());
+        *self.child.borrow_mut() = spawn(&self.dir);
+        self.wait_ready();
+        ask(&self.socket(), Role::Confd, KeydRequest::SecretsSummary).await
+    }
+}
+
+fn spawn(dir: &Path) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("run/keyd.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_keyd"))
+        .arg("--config-dir")
+        .arg(dir.join("etc"))
+        .arg("--run-dir")
+        .arg(dir.join("run"))
+        .env("FERROSWAN_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Keyd {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let mut child = self.child.borrow_mut();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
         if std::env::var_os("FERROSWAN_KEEP_TEST_DIRS").is_none() {
             let _ = fs::remove_dir_all(&self.dir);
         }
@@ -250,7 +280,7 @@ fn keyd_serves_skeyid_and_signatures_to_ikerd_only() {
 
         // New secrets: a new PSK and a new key; after RereadSecrets keyd uses both.
         write_secrets(&keyd.config(), &secrets_text(PSK2, &key2), 0o600);
-        match ask(&sock, Role::Confd, KeydRequest::RereadSecrets).await {
+        match keyd.reread().await {
             KeydResponse::SecretsLoaded(s) => assert_eq!((s.psks, s.rsa_keys), (1, 1), "{s:?}"),
             other => panic!("{other:?}"),
         }
@@ -281,10 +311,7 @@ fn keyd_serves_skeyid_and_signatures_to_ikerd_only() {
 
         // A secrets file keyd refuses (group/world readable): it then holds nothing.
         write_secrets(&keyd.config(), &secrets_text(PSK2, &key2), 0o644);
-        assert!(matches!(
-            ask(&sock, Role::Confd, KeydRequest::RereadSecrets).await,
-            KeydResponse::Error(_)
-        ));
+        assert!(matches!(keyd.reread().await, KeydResponse::Error(_)));
         match ask(&sock, Role::Ikerd, KeydRequest::V1PskSkeyid(psk_request())).await {
             KeydResponse::Error(why) => assert!(why.starts_with("no secrets loaded: "), "{why}"),
             other => panic!("{other:?}"),

@@ -32,6 +32,13 @@ fn spec(spi: u32, key_len: usize) -> SaSpec {
 fn fwd_installs_good_sas_and_refuses_bad_ones_from_ikerd() {
     require_root();
     let inst = Instance::new("sareq").expect("instance");
+    // fwd takes from ikerd only SAs of the IKE conns confd names: configure "west-east".
+    run_ok(inst.ns.cmd("ip").args(["addr", "add", "192.0.2.1/24", "dev", "lo"])).expect("address");
+    std::fs::write(
+        inst.config_dir.join("ipsec.conf"),
+        "version 2\n\nconfig setup\n\nconn west-east\n\tkeyexchange=ikev1\n\tauthby=secret\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauto=add\n",
+    )
+    .expect("conf");
     inst.start().expect("start");
     inst.wait_status(Duration::from_secs(20), "ready", all_ready).expect("ready");
     let sock = inst.socket("fwd.sock");

@@ -267,6 +267,8 @@ fn a_compromised_ikerd_gets_no_secret_from_keyd_and_no_cleartext_from_fwd() {
     }
     let klog = inst.log("keyd");
     assert!(klog.contains("refused SKEYID (PSK) for @west/@north asked by ikerd"), "{klog}");
+    assert!(klog.contains("refused RSA signature of HASH_I for @west asked by ikerd"), "{klog}");
+    assert!(klog.contains("refused RereadSecrets from"), "{klog}");
     assert!(!klog.contains(PSK), "the PSK is in keyd's log");
 
     // fwd: every one refused, with the reason logged, and nothing installed.
@@ -280,7 +282,14 @@ fn a_compromised_ikerd_gets_no_secret_from_keyd_and_no_cleartext_from_fwd() {
     assert!(why(3).contains("at most"), "{}", why(3));
     assert!(why(4).contains("only confd"), "{}", why(4));
     let flog = inst.log("fwd");
-    for needle in ["refused conn \"net\" from ikerd", "cleartext", "10.9.0.0/16 is not within", "refused SetIkeScopes"] {
+    for needle in [
+        "refused conn \"net\" from ikerd",
+        "cleartext",
+        "10.9.0.0/16 is not within",
+        "\"ghost\" is not an IKE conn",
+        "policies, at most",
+        "refused SetIkeScopes",
+    ] {
         assert!(flog.contains(needle), "fwd's log lacks {needle:?}:\n{flog}");
     }
     let s = inst.status_json().expect("status");
