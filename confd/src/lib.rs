@@ -7,3 +7,4 @@ pub mod conf;
 pub mod daemon;
 pub mod ike_conn;
 pub mod manual;
+pub mod setkey;
