@@ -3,3 +3,10 @@
 //! and converted to ipsec.conf manual conns (`ipsecctl import setkey`).
 
 pub mod model;
+pub mod apply;
+pub mod import;
+pub mod parser;
+pub mod render;
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use ipc::sa::{EncrAlg, IntegAlg, IpsecProto, SaMode, SecretBytes};
 use std::net::IpAddr;
 
 /// A statement and where it came from (1-based line of its first token).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located<T> {
     pub line: usize,
     pub item: T,
