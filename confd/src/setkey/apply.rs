@@ -360,7 +360,7 @@ pub(crate) fn match_request(
         .copied()
         .filter(|&i| {
             sas.get(i)
-                .is_some_and(|s| sa_mode(s.mode).map_or(true, |m| m == r.mode))
+                .is_some_and(|s| sa_mode(s.mode).is_none_or(|m| m == r.mode))
         })
         .collect();
     if fits.is_empty() {

@@ -887,7 +887,11 @@ fn upper(t: Tok<'_>, stmt: &str) -> R<u8> {
     })
 }
 
-fn selector(c: &mut Cur<'_, '_>, stmt: &str) -> R<(Net, Option<u16>, Net, Option<u16>, u8)> {
+/// `SRC[/PREFIX][[PORT]] DST[/PREFIX][[PORT]] UPPERSPEC`: source, its port, destination, its port,
+/// upper-layer protocol.
+type Selector = (Net, Option<u16>, Net, Option<u16>, u8);
+
+fn selector(c: &mut Cur<'_, '_>, stmt: &str) -> R<Selector> {
     let flag_line = c.line();
     let fam = family_flags(c);
     let (src, sp) = range(c.want("a source range", stmt)?, stmt)?;

@@ -123,7 +123,7 @@ pub fn sa_lines(sa: &SaEntry, show_keys: bool, seq: usize) -> Vec<String> {
 pub fn dump(sas: &[SaEntry], proto: Option<IpsecProto>, show_keys: bool) -> Vec<String> {
     let list: Vec<&SaEntry> = sas
         .iter()
-        .filter(|s| proto.map_or(true, |p| s.proto == p))
+        .filter(|s| proto.is_none_or(|p| s.proto == p))
         .collect();
     if list.is_empty() {
         return vec!["No SAD entries.".into()];
