@@ -7,4 +7,5 @@ pub mod conf;
 pub mod daemon;
 pub mod ike_conn;
 pub mod manual;
+pub mod racoon;
 pub mod setkey;
