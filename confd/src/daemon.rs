@@ -60,6 +60,23 @@ pub struct Confd {
     sandbox_notes: RefCell<Vec<String>>,
     /// `ctlstatus=everyone` (from the configuration confd started with, as `ctlgroup=`).
     status_for_everyone: bool,
+    /// What `ipsecctl setkey` scripts installed (fwd holds it as the conn [`SETKEY_CONN`]).
+    setkey: RefCell<crate::setkey::apply::SetkeyState>,
+    /// One script at a time.
+    setkey_lock: tokio::sync::Mutex<()>,
+}
+
+/// The name of the setkey state in fwd: `%` cannot start a conn name of ipsec.conf.
+pub const SETKEY_CONN: &str = "%setkey";
+
+fn rename_setkey_state(state: &mut ConnState) {
+    state.conn = SETKEY_CONN.to_string();
+    for sa in &mut state.sas {
+        sa.conn = SETKEY_CONN.to_string();
+    }
+    for p in &mut state.policies {
+        p.conn = SETKEY_CONN.to_string();
+    }
 }
 
 /// Why a push of the IKE conns did not land.
@@ -123,6 +140,9 @@ enum Want {
     Route,
 }
 
+/// Longest setkey script accepted over ctl.sock.
+const MAX_SETKEY_SCRIPT: usize = 1024 * 1024;
+
 /// `FERROSWAN_INSECURE_MANUAL_AEAD=1`: AES-GCM/CTR with manual keys (tests and benchmarks only).
 fn insecure_aead() -> bool {
     std::env::var(manual::INSECURE_AEAD_ENV).is_ok_and(|v| v == "1")
@@ -150,6 +170,8 @@ pub fn changes_state(req: &CtlRequest) -> bool {
         | CtlRequest::Route(_)
         | CtlRequest::Unroute(_)
         | CtlRequest::SaSecrets => true,
+        // Even `spddump;` alone: a script is state-changing unless proven otherwise.
+        CtlRequest::Setkey { .. } => true,
     }
 }
 
@@ -213,6 +235,8 @@ impl Confd {
             ike_last: RefCell::new((None, None)),
             sandbox_notes: RefCell::new(Vec::new()),
             status_for_everyone: true,
+            setkey: RefCell::new(crate::setkey::apply::SetkeyState::new()),
+            setkey_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -617,6 +641,7 @@ impl Confd {
             }
             self.push_updowns("link to fwd up").await;
             self.push_all("link to fwd up").await;
+            self.push_setkey("link to fwd up").await;
         }
     }
 
@@ -1163,6 +1188,85 @@ impl Confd {
         }
     }
 
+    /// Install the setkey state again (a restarted fwd starts empty).
+    async fn push_setkey(&self, why: &str) {
+        let state = self.setkey.borrow().clone();
+        if state.is_empty() {
+            return;
+        }
+        match crate::setkey::apply::convert(&state, &local_addrs(), insecure_aead()) {
+            Ok(c) => {
+                let mut st = c.state;
+                rename_setkey_state(&mut st);
+                match self.install(st).await {
+                    Ok((sas, policies)) => tracing::info!(
+                        "{why}: setkey state installed again ({sas} SAs, {policies} policies)"
+                    ),
+                    Err(e) => tracing::error!("{why}: setkey state not installed: {e}"),
+                }
+            }
+            Err(e) => tracing::error!("{why}: setkey state not installed: {e}"),
+        }
+    }
+
+    /// `ipsecctl setkey`: parse the whole script, apply it to a copy of the setkey state, turn that
+    /// into fwd state, install it in fwd as one connection (`%setkey`), and only then keep the new
+    /// state. Any error leaves everything as it was.
+    async fn setkey(&self, peer: &Peer, file: &str, script: &str) -> CtlResponse {
+        use crate::setkey::{apply, parser};
+        let fail = |errs: Vec<String>| {
+            tracing::warn!(
+                "setkey script {} from {peer} refused: {}",
+                file.escape_debug(),
+                errs.join("; ")
+            );
+            CtlResponse::SetkeyFailed(errs)
+        };
+        if script.len() > MAX_SETKEY_SCRIPT {
+            return fail(vec![format!("{file}: longer than {MAX_SETKEY_SCRIPT} bytes")]);
+        }
+        let stmts = match parser::parse(script, file) {
+            Ok(s) => s,
+            Err(errs) => return fail(errs.iter().map(|e| e.to_string()).collect()),
+        };
+        let _order = self.setkey_lock.lock().await;
+        let old = self.setkey.borrow().clone();
+        let (new, mut output) =
+            match apply::apply_with(&old, &stmts, file, may_read_keys(&peer.cred)) {
+                Ok(r) => r,
+                Err(errs) => return fail(errs.iter().map(|e| e.to_string()).collect()),
+            };
+        if new != old {
+            let conv = match apply::convert(&new, &local_addrs(), insecure_aead()) {
+                Ok(c) => c,
+                Err(e) => return fail(vec![format!("{file}: {e}")]),
+            };
+            let mut state = conv.state;
+            rename_setkey_state(&mut state);
+            let res = if state.sas.is_empty() && state.policies.is_empty() {
+                if old.is_empty() {
+                    Ok(())
+                } else {
+                    self.remove(SETKEY_CONN, RemoveMode::Everything).await.map(|_| ())
+                }
+            } else {
+                self.install(state).await.map(|_| ())
+            };
+            if let Err(e) = res {
+                return fail(vec![format!("{file}: {e}")]);
+            }
+            tracing::info!(
+                "setkey script {} from {peer} applied: {} SAs, {} policies",
+                file.escape_debug(),
+                new.sas().len(),
+                new.policies().len()
+            );
+            output.extend(conv.notes.into_iter().map(|n| format!("note: {n}")));
+            *self.setkey.borrow_mut() = new;
+        }
+        CtlResponse::Done(output)
+    }
+
     async fn keyd_call(&self, req: KeydRequest) -> CtlResponse {
         match self.keyd.call(req, PEER_TIMEOUT).await {
             Ok((KeydResponse::SecretsLoaded(s), _)) => CtlResponse::SecretsLoaded(s),
@@ -1245,6 +1349,7 @@ impl Handler<CtlChannel> for Confd {
             CtlRequest::Replace(name) => self.ike_replace(&name).await,
             CtlRequest::IkeStatus | CtlRequest::TrafficStatus => self.ike_status().await,
             CtlRequest::Barf => CtlResponse::Barf(self.barf().await),
+            CtlRequest::Setkey { file, script } => self.setkey(&peer, &file, &script).await,
         })
     }
 }

@@ -56,6 +56,9 @@ pub enum CtlRequest {
     TrafficStatus,
     /// `ipsecctl barf`: one support dump (no secrets).
     Barf,
+    /// `ipsecctl setkey -f FILE` / `-c`: a setkey(8) script (its name for `file:line:` errors). The
+    /// whole script is checked before anything is installed.
+    Setkey { file: String, script: String },
 }
 
 /// What one daemon answered, or why it could not be asked.
@@ -89,6 +92,8 @@ pub enum CtlResponse {
     Barf(String),
     PermissionDenied(String),
     Error(String),
+    /// A setkey script refused (`file:line: message` each); nothing was changed.
+    SetkeyFailed(Vec<String>),
 }
 
 /// What `ipsecctl reload` changed, by connection name.

@@ -9,3 +9,4 @@ pub mod sa_view;
 pub mod status_view;
 pub mod supervisor;
 pub mod updown_runner;
+pub mod import;

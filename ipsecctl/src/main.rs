@@ -119,9 +119,49 @@ enum Verb {
         #[arg(long)]
         wireshark: bool,
     },
+    /// Apply a setkey(8) script (KAME / ipsec-tools): manual SAs and policies. The whole script is
+    /// checked before anything is installed; `dump;` and `spddump;` print in setkey's layout.
+    #[command(group(ArgGroup::new("input").required(true).args(["file", "stdin"])))]
+    Setkey {
+        /// Read the script from FILE.
+        #[arg(short = 'f', value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+        /// Read the script from standard input.
+        #[arg(short = 'c')]
+        stdin: bool,
+    },
+    /// Convert another IPsec stack's configuration into ipsec.conf (and ipsec.secrets).
+    Import {
+        #[command(subcommand)]
+        what: Import,
+    },
     /// Run the supervisor in the foreground (what `start` forks).
     #[command(hide = true)]
     Supervise,
+}
+
+#[derive(Subcommand)]
+enum Import {
+    /// A setkey script's SAs and policies as manually keyed conns (`auto=manual`).
+    Setkey {
+        file: std::path::PathBuf,
+        /// Write ipsec.conf into DIR instead of standard output.
+        #[arg(short = 'o', long, value_name = "DIR")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// A racoon configuration (racoon.conf, its psk.txt and the `spdadd … require` policies that
+    /// tell racoon what to negotiate) as IKEv1 conns and their secrets.
+    Racoon {
+        #[arg(long, value_name = "FILE")]
+        racoon_conf: std::path::PathBuf,
+        #[arg(long, value_name = "FILE")]
+        psk: std::path::PathBuf,
+        #[arg(long, value_name = "FILE")]
+        setkey: Option<std::path::PathBuf>,
+        /// Write ipsec.conf and ipsec.secrets (0600) into DIR instead of standard output.
+        #[arg(short = 'o', long, value_name = "DIR")]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 type Outcome = Result<(String, ExitCode), String>;
@@ -301,6 +341,22 @@ async fn run(verb: Verb, dirs: ipc::Dirs) -> Outcome {
             )?;
             done(ctl(&dirs, req).await?)
         }
+        Verb::Setkey { file, stdin } => {
+            let (name, script) = ipsecctl::import::read_input(file.as_deref(), stdin)?;
+            match ipsecctl::commands::ctl_call(&dirs, CtlRequest::Setkey { file: name, script }).await {
+                Ok(CtlResponse::Done(lines)) => ok(lines.join("\n")),
+                Ok(CtlResponse::SetkeyFailed(errors)) => Err(errors.join("\n")),
+                Ok(CtlResponse::PermissionDenied(m) | CtlResponse::Error(m)) => Err(m),
+                Ok(other) => Err(format!("unexpected answer: {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Verb::Import { what } => match what {
+            Import::Setkey { file, output } => ipsecctl::import::setkey(&file, output.as_deref()).and_then(ok),
+            Import::Racoon { racoon_conf, psk, setkey, output } => {
+                ipsecctl::import::racoon(&racoon_conf, &psk, setkey.as_deref(), output.as_deref()).and_then(ok)
+            }
+        },
         Verb::Route { name } => done(ctl(&dirs, CtlRequest::Route(name)).await?),
         Verb::Unroute { name } => done(ctl(&dirs, CtlRequest::Unroute(name)).await?),
         Verb::Eroute { json } => {
