@@ -240,14 +240,14 @@ fn racoon_configuration_imported_interoperates_with_strongswan() {
         p.west
             .wait_status(Duration::from_secs(30), "ready", |s| all_ready(s) && all_links_up(s))
             .expect("ready");
-        // strongSwan on east, configured the same way (its conn named like the imported one).
-        let mut t = IkeTunnel::lan_to_lan(&name, 1, Auth::Psk(PSK.into()));
+        // strongSwan on east, configured the same way (swanctl.conf names cannot hold dots).
+        let mut t = IkeTunnel::lan_to_lan("racoon", 1, Auth::Psk(PSK.into()));
         t.ike = ike.into();
         t.esp = esp.into();
         t.pfs = true;
         let sw = StrongSwan::start(&p.east.ns, &format!("{}-sw", p.east.ns.name)).expect("charon");
         sw.load(&t.swanctl_conf(false)).expect("swanctl --load-all");
-        sw.initiate(&name, UP).unwrap_or_else(|e| panic!("{e}{}\n{}", logs(&p), tail(&sw.log(), 60)));
+        sw.initiate("racoon", UP).unwrap_or_else(|e| panic!("{e}{}\n{}", logs(&p), tail(&sw.log(), 60)));
         wait_log(&p.west, "ikerd", &[&format!("\"{name}"), "IPsec SA established"], UP)
             .unwrap_or_else(|e| panic!("{e}{}\n{}", logs(&p), tail(&sw.log(), 60)));
         wait_ping(&p.west_lan, EAST_HOST, Duration::from_secs(10))
