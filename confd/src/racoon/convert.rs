@@ -25,7 +25,9 @@ use super::parser::{
 };
 use crate::conf::model::Phase2Proto;
 use crate::conf::model::{MAX_IKE_LIFETIME, MAX_SA_LIFETIME};
-use crate::setkey::model::{IpsecRequest, Level, Located, PolicyAction, PolicyDir, SpdEntry};
+use crate::setkey::model::{
+    IpsecRequest, Level, Located, PolicyAction, PolicyDir, SpdEntry, Statement,
+};
 use ipc::policy::Net;
 use ipc::sa::{IpsecProto, SaMode};
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +88,50 @@ pub fn import_racoon(
     };
     cx.notes.extend(psk_notes);
     cx.run(&conf, &psk, policies)
+}
+
+/// The policies a setkey script leaves in the SPD, for [`import_racoon`]: its `spdadd`s in order,
+/// less those a later `spdflush;` or `spddelete` removes; and a `file:line:` note for each
+/// statement that does not belong in a racoon setup (manual SAs: `ipsecctl import setkey`
+/// converts those). `flush`, `dump`, `spddump`, `get`, `delete` do not change the policies.
+pub fn policies_from_setkey(
+    stmts: &[Located<Statement>],
+    file: &str,
+) -> (Vec<Located<SpdEntry>>, Vec<String>) {
+    let mut out: Vec<Located<SpdEntry>> = Vec::new();
+    let mut notes = Vec::new();
+    for s in stmts {
+        match &s.item {
+            Statement::SpdAdd(e) => out.push(Located { line: s.line, item: e.clone() }),
+            Statement::SpdFlush => out.clear(),
+            Statement::SpdDelete { src, src_port, dst, dst_port, upper, dir } => {
+                let before = out.len();
+                out.retain(|p| {
+                    let e = &p.item;
+                    !(e.src == *src
+                        && e.src_port == *src_port
+                        && e.dst == *dst
+                        && e.dst_port == *dst_port
+                        && e.upper == *upper
+                        && e.dir == *dir)
+                });
+                if out.len() == before {
+                    notes.push(format!("{file}:{}: spddelete matches no earlier spdadd; ignored", s.line));
+                }
+            }
+            Statement::Add(sa) => notes.push(format!(
+                "{file}:{}: a manually keyed SA ({} → {}): racoon negotiates the SAs, so it is not converted here (`ipsecctl import setkey` converts manual keys)",
+                s.line, sa.src, sa.dst
+            )),
+            Statement::Flush(_)
+            | Statement::Delete { .. }
+            | Statement::DeleteAll { .. }
+            | Statement::Get { .. }
+            | Statement::Dump(_)
+            | Statement::SpdDump => {}
+        }
+    }
+    (out, notes)
 }
 
 // ------------------------------------------------------------------------------------ context
@@ -730,18 +776,29 @@ impl Cx<'_> {
             return Err(std::mem::take(&mut self.errors));
         }
         if conns.is_empty() {
+            let spd = if self.spd_file.is_empty() {
+                "(no setkey file was given)".to_string()
+            } else {
+                format!("in {}", self.spd_file)
+            };
             let mut e = vec![format!(
-                "{}: nothing to convert: no `remote` block has an `spdadd … -P out ipsec …/require` policy in {} (or generate_policy on)",
-                self.conf_file, self.spd_file
+                "{}: nothing to convert: no `remote` block has an `spdadd … -P out ipsec …/require` policy {spd} (or generate_policy on)",
+                self.conf_file
             )];
             e.append(&mut self.notes);
             return Err(e);
         }
         let mut text = format!(
-            "# ipsec.conf written by `ipsecctl import racoon` from {}, {} and {}.\n\
+            "# ipsec.conf written by `ipsecctl import racoon` from {}, {}{}.\n\
              # Read the notes it printed: what racoon did that this file does not say.\n\
              version 2\n\nconfig setup\n",
-            self.conf_file, self.psk_file, self.spd_file
+            self.conf_file,
+            self.psk_file,
+            if self.spd_file.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", self.spd_file)
+            }
         );
         for c in &conns {
             let (Some(Some(rp)), Some(Some(ep))) = (
@@ -771,7 +828,15 @@ impl Cx<'_> {
                 self.error(
                     F::Conf,
                     k.line,
-                    format!("`{}`{ctx}: not a racoon.conf keyword", k.text),
+                    format!(
+                        "`{}`{ctx}: not a racoon.conf keyword{}",
+                        k.text,
+                        if ctx.is_empty() {
+                            " at the top level"
+                        } else {
+                            " here"
+                        }
+                    ),
                 );
                 continue;
             }

@@ -11,7 +11,7 @@
 pub mod convert;
 pub mod parser;
 
-pub use convert::{import_racoon, Imported};
+pub use convert::{import_racoon, policies_from_setkey, Imported};
 
 #[cfg(test)]
 mod tests;

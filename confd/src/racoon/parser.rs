@@ -319,6 +319,78 @@ const DIRECTIVES: &[&str] = &[
     "remoteid",
 ];
 
+/// racoon.conf's keywords by where they may appear.
+const TOP_KEYWORDS: &[&str] = &[
+    "path",
+    "include",
+    "gss_id_enc",
+    "complex_bundle",
+    "listen",
+    "timer",
+    "padding",
+    "remote",
+    "sainfo",
+    "log",
+    "privsep",
+    "mode_cfg",
+    "ldapcfg",
+    "radiuscfg",
+];
+const LISTEN_KEYWORDS: &[&str] = &["isakmp", "isakmp_natt", "adminsock", "strict_address"];
+const REMOTE_KEYWORDS: &[&str] = &[
+    "exchange_mode",
+    "doi",
+    "situation",
+    "my_identifier",
+    "peers_identifier",
+    "verify_identifier",
+    "certificate_type",
+    "ca_type",
+    "peers_certfile",
+    "script",
+    "send_cert",
+    "send_cr",
+    "verify_cert",
+    "dnssec",
+    "generate_policy",
+    "support_proxy",
+    "initial_contact",
+    "passive",
+    "proposal_check",
+    "nat_traversal",
+    "nonce_size",
+    "ike_frag",
+    "esp_frag",
+    "weak_phase1_check",
+    "rekey",
+    "lifetime",
+    "dpd_delay",
+    "dpd_retry",
+    "dpd_maxfail",
+    "ph1id",
+    "remote_address",
+    "xauth_login",
+    "mode_cfg",
+    "proposal",
+];
+const PROPOSAL_KEYWORDS: &[&str] = &[
+    "encryption_algorithm",
+    "hash_algorithm",
+    "authentication_method",
+    "dh_group",
+    "lifetime",
+    "gss_id",
+];
+const SAINFO_KEYWORDS: &[&str] = &[
+    "pfs_group",
+    "lifetime",
+    "encryption_algorithm",
+    "authentication_algorithm",
+    "compression_algorithm",
+    "my_identifier",
+    "remoteid",
+];
+
 /// An open block: its header (line and words; `None` for the file itself) and its nodes so far.
 type Frame = (Option<(usize, Vec<Word>)>, Vec<Node>);
 
@@ -488,13 +560,14 @@ fn tree(text: &str, file: &str) -> Result<Vec<Node>, String> {
 // ------------------------------------------------------------------------------ typed model
 
 /// Something of racoon.conf that the model does not carry: the statement as written and whether
-/// it is a racoon keyword (known, but with no use or no equivalent here) or not one at all.
+/// it is a racoon keyword where it stands (known, but with no use or no equivalent here) or not
+/// (a misspelling, a keyword out of place, or garbage).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
     pub line: usize,
     /// The statement (or block header) as written.
     pub text: String,
-    /// A racoon.conf keyword; `false`: not one at all (a misspelling, or garbage).
+    /// A racoon.conf keyword of this context; `false`: not one here.
     pub known: bool,
     /// Where it was: `remote 192.0.2.2`, `sainfo anonymous`, `listen`… (empty at the top level).
     pub context: String,
@@ -987,7 +1060,7 @@ fn parse_proposal(p: &mut P<'_>, n: &Node, body: &[Node], context: &str) -> Prop
         ) && s.body.is_none()
         {
             prop.kept
-                .push(p.kept(s, DIRECTIVES.contains(&key), context));
+                .push(p.kept(s, PROPOSAL_KEYWORDS.contains(&key), context));
             continue;
         }
         if !p.shape(s, false) {
@@ -1129,7 +1202,8 @@ fn finish_remote(
             "remote_address",
         ];
         if !HANDLED.contains(&key) {
-            r.kept.push(p.kept(s, DIRECTIVES.contains(&key), &context));
+            r.kept
+                .push(p.kept(s, REMOTE_KEYWORDS.contains(&key), &context));
             continue;
         }
         if !p.shape(s, false) {
@@ -1353,7 +1427,7 @@ fn parse_sainfo(p: &mut P<'_>, n: &Node, body: &[Node]) -> Option<SaInfo> {
         ];
         if !HANDLED.contains(&key) {
             info.kept
-                .push(p.kept(s, DIRECTIVES.contains(&key), &context));
+                .push(p.kept(s, SAINFO_KEYWORDS.contains(&key), &context));
             continue;
         }
         if !p.shape(s, false) {
@@ -1391,7 +1465,7 @@ fn parse_listen(p: &mut P<'_>, body: &[Node], conf: &mut RacoonConf) {
         let key = s.words.first().and_then(plain).unwrap_or("");
         if !matches!(key, "isakmp" | "isakmp_natt") || s.body.is_some() {
             conf.kept
-                .push(p.kept(s, DIRECTIVES.contains(&key), "listen"));
+                .push(p.kept(s, LISTEN_KEYWORDS.contains(&key), "listen"));
             continue;
         }
         let a = args(s);
@@ -1476,7 +1550,7 @@ pub fn parse_conf(text: &str, file: &str) -> Result<RacoonConf, Vec<String>> {
                 ),
             },
             _ => {
-                let known = DIRECTIVES.contains(&key);
+                let known = TOP_KEYWORDS.contains(&key);
                 conf.kept.push(p.kept(n, known, ""));
             }
         }

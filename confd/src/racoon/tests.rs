@@ -822,6 +822,28 @@ fn unconvertible_setups_are_errors_naming_the_line() {
             .any(|m| m.starts_with("racoon.conf:9:") && m.contains("not a racoon.conf keyword")),
         "{e:#?}"
     );
+    // keywords out of place
+    let conf = CLASSIC.replace(
+        "\tpfs_group modp1024;",
+        "\tpfs_group modp1024;\n\tproposal { dh_group 2; }",
+    );
+    let e = import_err(&conf, CLASSIC_PSK, &pol);
+    assert!(
+        e.iter().any(|m| m.starts_with("racoon.conf:20:")
+            && m.contains("in `sainfo anonymous`")
+            && m.contains("keyword here")),
+        "{e:#?}"
+    );
+    let e = import_err(
+        &format!("exchange_mode main;\n{CLASSIC}"),
+        CLASSIC_PSK,
+        &pol,
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("racoon.conf:1:") && m.contains("top level")),
+        "{e:#?}"
+    );
     // an include, which the import does not follow
     let e = import_err(
         &format!("include \"/etc/racoon/remotes.conf\";\n{CLASSIC}"),
@@ -1189,4 +1211,29 @@ fn every_successful_import_loads() {
         assert_eq!(p.ike.len(), 1, "{enc} {hash} {dh}");
         assert_eq!(p.esp[0].pfs_group, Some(p.ike[0].dh), "{enc} {hash} {dh}");
     }
+}
+
+#[test]
+fn a_setkey_script_read_by_the_setkey_parser_gives_the_policies() {
+    let script = "flush;\nspdflush;\n# an old policy, flushed below\n\
+        spdadd 10.9.0.0/24 10.8.0.0/24 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;\n\
+        spdflush;\n\
+        spdadd 10.1.0.0/24 10.2.0.0/24 any -P out ipsec\n\tesp/tunnel/192.0.2.1-192.0.2.2/require;\n\
+        spdadd 10.2.0.0/24 10.1.0.0/24 any -P in ipsec\n\tesp/tunnel/192.0.2.2-192.0.2.1/require;\n\
+        spdadd 10.1.0.0/24 10.7.0.0/24 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;\n\
+        spddelete 10.1.0.0/24 10.7.0.0/24 any -P out;\n\
+        add 192.0.2.1 192.0.2.2 esp 0x1000 -E rijndael-cbc 0x00112233445566778899aabbccddeeff\n\t-A hmac-sha1 0x00112233445566778899aabbccddeeff00112233;\n";
+    let stmts = crate::setkey::parser::parse(script, "setkey.conf").unwrap();
+    let (pol, notes) = policies_from_setkey(&stmts, "setkey.conf");
+    assert_eq!(pol.len(), 2, "{pol:#?}");
+    assert_eq!(pol[0].line, 6);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("setkey.conf:12:") && notes[0].contains("import setkey"),
+        "{notes:?}"
+    );
+    let i = import(CLASSIC, CLASSIC_PSK, &pol);
+    let cfg = load(&i.ipsec_conf);
+    assert_eq!(only_conn(&cfg).right.subnets, vec![subnet("10.2.0.0/24")]);
+    assert!(i.ipsec_conf.contains("# setkey.conf:6: spdadd 10.1.0.0/24 10.2.0.0/24 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require\n"), "{}", i.ipsec_conf);
 }
