@@ -6,7 +6,8 @@
 //! * [`convert`]: [`import_racoon`] joins them with the setkey script's `spdadd` policies (parsed
 //!   by [`crate::setkey`]) into one conn per outbound IPsec policy, and the PSKs into
 //!   ipsec.secrets lines, with a `file:line:` note for everything racoon did that the result
-//!   does not say.
+//!   does not say. [`policies_from_setkey`] gives the policies a parsed setkey script leaves in
+//!   the SPD (after `spdflush;`/`spddelete`), with notes for manual SAs it does not convert.
 
 pub mod convert;
 pub mod parser;
