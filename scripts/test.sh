@@ -29,6 +29,8 @@ echo "== fuzz (each target ${FUZZ_SECONDS}s)"
     # Seed the parsers with real files from the shared corpus.
     case "$t" in
       conf_parser) find "$FERROSWAN_CORPUS/libreswan-conf" "$FERROSWAN_CORPUS/strongswan-ipsecconf" -type f -size -16k | head -n 300 | xargs -r cp -t "$seeds" 2>/dev/null || true ;;
+      setkey_script) printf 'flush;\nspdflush;\nadd 192.0.2.1 192.0.2.2 esp 0x1001 -m tunnel -E 3des-cbc 0x%048d -A hmac-md5 0x%032d;\nspdadd 10.1.0.0/24[any] 10.2.0.0/24[any] any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;\nspddump;\n' 0 0 > "$seeds/seed-tunnel" ;;
+      racoon_conf) printf 'remote 192.0.2.2 {\n\texchange_mode main;\n\tproposal {\n\t\tencryption_algorithm 3des;\n\t\thash_algorithm md5;\n\t\tauthentication_method pre_shared_key;\n\t\tdh_group modp1024;\n\t}\n}\nsainfo anonymous {\n\tpfs_group modp1024;\n\tencryption_algorithm 3des;\n\tauthentication_algorithm hmac_md5;\n\tcompression_algorithm deflate;\n}\n\377192.0.2.2 secret\n\377spdadd 10.1.0.0/24 10.2.0.0/24 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;\n' > "$seeds/seed-net" ;;
       secrets_parser) find "$FERROSWAN_CORPUS/libreswan-secrets" "$FERROSWAN_CORPUS/strongswan-ipsecsecrets" -type f -size -16k | head -n 300 | xargs -r cp -t "$seeds" 2>/dev/null || true ;;
     esac
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "$seeds" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3

@@ -71,26 +71,23 @@ pub fn racoon(conf: &Path, psk: &Path, setkey: Option<&Path>, output: Option<&Pa
     let psk_name = psk.display().to_string();
     let conf_text = read(conf)?;
     let psk_text = read(psk)?;
-    let (policies, spd_name) = match setkey {
-        None => (Vec::new(), String::new()),
+    // The policies the setkey script leaves in place (after its spdflush;/spddelete), with a note
+    // for each statement the import does not carry over (manual SAs, for instance).
+    let (policies, spd_name, mut notes) = match setkey {
+        None => (Vec::new(), String::new(), Vec::new()),
         Some(f) => {
             let name = f.display().to_string();
             let stmts = confd::setkey::parser::parse(&read(f)?, &name).map_err(join)?;
-            let policies = stmts
-                .into_iter()
-                .filter_map(|s| match s.item {
-                    confd::setkey::model::Statement::SpdAdd(e) => Some(confd::setkey::model::Located { line: s.line, item: e }),
-                    _ => None,
-                })
-                .collect::<Vec<_>>();
-            (policies, name)
+            let (policies, notes) = confd::racoon::convert::policies_from_setkey(&stmts, &name);
+            (policies, name, notes)
         }
     };
     let imported = confd::racoon::convert::import_racoon(
         &conf_text, &conf_name, &psk_text, &psk_name, &policies, &spd_name,
     )
     .map_err(|errs| errs.join("\n"))?;
-    for n in &imported.notes {
+    notes.extend(imported.notes.iter().cloned());
+    for n in &notes {
         eprintln!("note: {n}");
     }
     match output {
