@@ -122,11 +122,7 @@ mod tests {
     use ipc::policy::TrafficSelector;
 
     fn net(s: &str) -> Net {
-        let (a, p) = s.split_once('/').unwrap();
-        Net {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
+        s.parse().unwrap()
     }
 
     fn policy(conn: &str, dir: Direction, src: &str, dst: &str, action: PolicyAction) -> PolicySpec {

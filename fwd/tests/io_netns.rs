@@ -143,11 +143,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn net(s: &str) -> Net {
-    let (a, p) = s.split_once('/').unwrap();
-    Net {
-        addr: a.parse().unwrap(),
-        prefix: p.parse().unwrap(),
-    }
+    s.parse().unwrap()
 }
 
 fn readable(fd: BorrowedFd<'_>, ms: u16) -> bool {

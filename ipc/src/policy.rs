@@ -20,6 +20,28 @@ impl Net {
     }
 }
 
+/// `10.1.0.0/16`, `2001:db8::/32`, or a bare address (the host). Host bits are kept as written.
+impl std::str::FromStr for Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Net, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?}: not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: prefix must be 0 to {max}"))?,
+        };
+        Ok(Net { addr, prefix })
+    }
+}
+
 impl std::fmt::Display for Net {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
@@ -203,4 +225,21 @@ pub struct SaSecret {
     pub enc_key: crate::sa::SecretBytes,
     pub integ: IntegAlg,
     pub auth_key: crate::sa::SecretBytes,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod net_tests {
+    use super::Net;
+
+    #[test]
+    fn nets_parse_as_written() {
+        let n: Net = "10.1.2.3/16".parse().unwrap();
+        assert_eq!((n.addr.to_string(), n.prefix), ("10.1.2.3".into(), 16));
+        assert_eq!("2001:db8::1".parse::<Net>().unwrap().prefix, 128);
+        assert_eq!("192.0.2.1".parse::<Net>().unwrap(), Net::host("192.0.2.1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "x/8", "10.0.0.0/-1", ""] {
+            assert!(bad.parse::<Net>().is_err(), "{bad}");
+        }
+    }
 }

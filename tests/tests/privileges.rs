@@ -174,10 +174,7 @@ fn skeyid_req(remote: &str) -> KeydRequest {
 }
 
 fn policy(src: &str, dst: &str, action: PolicyAction) -> PolicySpec {
-    let net = |s: &str| {
-        let (a, p) = s.split_once('/').expect("net");
-        Net { addr: a.parse().expect("addr"), prefix: p.parse().expect("prefix") }
-    };
+    let net = |s: &str| s.parse::<Net>().expect("net");
     PolicySpec {
         conn: "net".into(),
         direction: Direction::Out,

@@ -236,87 +236,29 @@ fn words_text(words: &[Word]) -> String {
     show(&s)
 }
 
-/// Every keyword that starts a racoon.conf statement, in any context. A word of these at the start
-/// of a line inside an unfinished statement means the `;` before it is missing.
-const DIRECTIVES: &[&str] = &[
-    // top level
-    "path",
-    "include",
-    "gss_id_enc",
-    "complex_bundle",
-    "listen",
-    "timer",
-    "padding",
-    "remote",
-    "sainfo",
-    "log",
-    "privsep",
-    "mode_cfg",
-    "ldapcfg",
-    "radiuscfg",
-    // listen
-    "isakmp",
-    "isakmp_natt",
-    "adminsock",
-    "strict_address",
-    // timer
-    "counter",
-    "interval",
-    "persend",
-    "phase1",
-    "phase2",
-    "natt_keepalive",
-    // padding
+/// Is `word` a keyword that starts a racoon.conf statement, in any context? Such a word at the start of
+/// a line inside an unfinished statement means the `;` before it is missing.
+fn is_directive(word: &str) -> bool {
+    [
+        TOP_KEYWORDS,
+        LISTEN_KEYWORDS,
+        TIMER_KEYWORDS,
+        PADDING_KEYWORDS,
+        REMOTE_KEYWORDS,
+        PROPOSAL_KEYWORDS,
+        SAINFO_KEYWORDS,
+    ]
+    .iter()
+    .any(|list| list.contains(&word))
+}
+
+const TIMER_KEYWORDS: &[&str] = &["counter", "interval", "persend", "phase1", "phase2", "natt_keepalive"];
+const PADDING_KEYWORDS: &[&str] = &[
     "randomize",
     "randomize_length",
     "maximum_length",
     "exclusive_tail",
     "strict_check",
-    // remote
-    "exchange_mode",
-    "doi",
-    "situation",
-    "my_identifier",
-    "peers_identifier",
-    "verify_identifier",
-    "certificate_type",
-    "ca_type",
-    "peers_certfile",
-    "script",
-    "send_cert",
-    "send_cr",
-    "verify_cert",
-    "dnssec",
-    "generate_policy",
-    "support_proxy",
-    "initial_contact",
-    "passive",
-    "proposal_check",
-    "nat_traversal",
-    "nonce_size",
-    "ike_frag",
-    "esp_frag",
-    "weak_phase1_check",
-    "rekey",
-    "lifetime",
-    "dpd_delay",
-    "dpd_retry",
-    "dpd_maxfail",
-    "ph1id",
-    "remote_address",
-    "xauth_login",
-    "proposal",
-    // proposal
-    "encryption_algorithm",
-    "hash_algorithm",
-    "authentication_method",
-    "dh_group",
-    "gss_id",
-    // sainfo
-    "pfs_group",
-    "authentication_algorithm",
-    "compression_algorithm",
-    "remoteid",
 ];
 
 /// racoon.conf's keywords by where they may appear.
@@ -498,7 +440,7 @@ fn tree(text: &str, file: &str) -> Result<Vec<Node>, String> {
                 if is_word
                     && t.first_on_line
                     && !after_comma
-                    && DIRECTIVES.contains(&t.text.as_str())
+                    && is_directive(&t.text)
                 {
                     if let Some(last) = cur.last() {
                         return Err(err(

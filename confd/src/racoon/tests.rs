@@ -19,13 +19,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn net(s: &str) -> Net {
-    let (a, p) = s
-        .split_once('/')
-        .unwrap_or((s, if s.contains(':') { "128" } else { "32" }));
-    Net {
-        addr: ip(a),
-        prefix: p.parse().unwrap(),
-    }
+    s.parse().unwrap()
 }
 
 fn policy(

@@ -25,11 +25,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn net(s: &str) -> Net {
-    let (a, p) = s.split_once('/').unwrap();
-    Net {
-        addr: ip(a),
-        prefix: p.parse().unwrap(),
-    }
+    s.parse().unwrap()
 }
 
 /// `len` bytes of key in hex, different for each `seed`.

@@ -252,11 +252,7 @@ mod tests {
     use super::*;
 
     fn net(s: &str) -> Net {
-        let (a, p) = s.split_once('/').unwrap();
-        Net {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
+        s.parse().unwrap()
     }
 
     #[test]

@@ -112,11 +112,7 @@ pub fn ip(s: &str) -> IpAddr {
 }
 
 pub fn net(s: &str) -> Net {
-    let (a, p) = s.split_once('/').unwrap();
-    Net {
-        addr: ip(a),
-        prefix: p.parse().unwrap(),
-    }
+    s.parse().unwrap()
 }
 
 pub fn outer(setup: &Setup) -> (IpAddr, IpAddr) {

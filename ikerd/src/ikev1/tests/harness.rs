@@ -22,11 +22,7 @@ pub fn ip(s: &str) -> IpAddr {
 }
 
 pub fn net(s: &str) -> Net {
-    let (a, p) = s.split_once('/').unwrap();
-    Net {
-        addr: ip(a),
-        prefix: p.parse().unwrap(),
-    }
+    s.parse().unwrap()
 }
 
 /// Test RSA keys (made once per test binary).
